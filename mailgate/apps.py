@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailgateConfig(AppConfig):
+    name = "mailgate"
+    verbose_name = "Mail gateway"

@@ -1,0 +1,1 @@
+"""Mailboxes, stored raw messages and email templates: built with the mail gateway issue."""

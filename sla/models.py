@@ -1,0 +1,1 @@
+"""SLA plans, business-hours schedules and holidays: built with the SLA issue."""

@@ -1,0 +1,72 @@
+"""Ticket numbers from a format such as ``######`` or ``TX-####`` (osTicket's rules).
+
+Each run of ``#`` is filled with digits, left to right; ``\\#`` is a literal ``#``. A
+sequence value is left-padded to the count of ``#``; digits beyond that count go into the last
+run. Random numbers have as many digits as there are ``#``, at least six, the first not zero.
+"""
+
+import re
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+
+from .models import Sequence
+
+_TOKEN = re.compile(r"\\#|#+|[^#\\]+|\\")
+
+
+def _parts(fmt: str) -> list[str]:
+    return _TOKEN.findall(fmt)
+
+
+def number_format(fmt: str, digits: str) -> str:
+    """Put `digits` into the runs of `#` of `fmt`."""
+    parts = _parts(fmt)
+    runs = [i for i, part in enumerate(parts) if part.startswith("#")]
+    if not runs:
+        return fmt.replace("\\#", "#") + digits
+    out, position = [], 0
+    for i, part in enumerate(parts):
+        if part == "\\#":
+            out.append("#")
+        elif part.startswith("#"):
+            take = len(digits) - position if i == runs[-1] else len(part)
+            out.append(digits[position : position + take])
+            position += take
+        else:
+            out.append(part)
+    return "".join(out)
+
+
+def digit_count(fmt: str) -> int:
+    return sum(len(part) for part in _parts(fmt) if part.startswith("#"))
+
+
+def random_digits(count: int) -> str:
+    count = max(count, 6)
+    return str(1 + secrets.randbelow(9)) + "".join(
+        str(secrets.randbelow(10)) for _ in range(count - 1)
+    )
+
+
+def sequence_draw(name: str) -> tuple[int, str]:
+    """Take the next value of a sequence. The row stays locked until the caller's transaction
+    ends, so concurrent ticket creation gets distinct, gap-free values."""
+    assert transaction.get_connection().in_atomic_block, "draw inside the ticket's transaction"
+    Sequence.objects.get_or_create(name=name)
+    sequence = Sequence.objects.select_for_update().get(name=name)
+    value = sequence.next_value
+    sequence.next_value = value + sequence.increment
+    sequence.save(update_fields=["next_value", "updated_at"])
+    return value, sequence.padding or "0"
+
+
+def ticket_number_next() -> tuple[str, bool]:
+    """A new ticket number and whether it is random (then the caller retries on a clash)."""
+    fmt = settings.HELPDESK_TICKET_NUMBER_FORMAT
+    sequence_name = settings.HELPDESK_TICKET_NUMBER_SEQUENCE
+    if sequence_name:
+        value, padding = sequence_draw(sequence_name)
+        return number_format(fmt, str(value).rjust(digit_count(fmt), padding)), False
+    return number_format(fmt, random_digits(digit_count(fmt))), True

@@ -1,0 +1,769 @@
+"""Every change of a ticket, each in one function.
+
+Each service checks permission through `accounts.permissions`, changes rows inside one
+transaction holding a row lock on the ticket, records a `ThreadEvent`, and sends
+`tickets.signals.ticket_event` after commit. Invalid input raises Django's `ValidationError`
+with a dict of field errors; a missing right raises `PermissionDenied`.
+
+`by` is the acting user. Only `ticket_open` accepts `by=None`: a ticket arriving through a
+public channel (portal guest, email, osTicket API) acts as its customer.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import permissions
+from accounts.models import User
+from accounts.services import user_get_or_create_by_email
+from helpdesk.lib import files
+from routing.models import Department, HelpTopic, Team
+from routing.services import draft_route
+
+from .models import (
+    Attachment,
+    BodyFormat,
+    Collaborator,
+    EntryKind,
+    EventAction,
+    Priority,
+    Referral,
+    Source,
+    StatusState,
+    Thread,
+    ThreadEntry,
+    ThreadEvent,
+    Ticket,
+    TicketStatus,
+)
+from .numbers import ticket_number_next
+from .signals import ticket_created, ticket_event
+from .statuses import REOPENED_BY_MESSAGE, permissions_to_enter, status_default
+
+SUBJECT_MAX = 255
+
+
+@dataclass
+class AttachmentUpload:
+    name: str
+    content: bytes
+    content_type: str = ""
+    is_inline: bool = False
+    content_id: str = ""
+
+
+@dataclass
+class TicketDraft:
+    """A ticket before it exists: what any channel (portal, email, API, agent) hands over."""
+
+    subject: str
+    body: str
+    user: User | None = None  # the customer; else found or created from `email`
+    email: str = ""
+    name: str = ""
+    body_format: str = BodyFormat.TEXT
+    help_topic: HelpTopic | None = None
+    department: Department | None = None
+    priority: Priority | None = None
+    source: str = Source.WEB
+    attachments: list[AttachmentUpload] = field(default_factory=list)
+    collaborators: list[str] = field(default_factory=list)  # email addresses
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: str = ""
+    headers: dict[str, Any] = field(default_factory=dict)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _require(user: User, permission: str, obj: object) -> None:
+    if not permissions.can(user, permission, obj):
+        raise PermissionDenied(
+            _("You may not do this (%(permission)s).") % {"permission": permission}
+        )
+
+
+def _require_any(user: User, perms: Iterable[str], obj: object) -> None:
+    perms = tuple(perms)
+    if not any(permissions.can(user, permission, obj) for permission in perms):
+        raise PermissionDenied(
+            _("You may not do this (%(permission)s).") % {"permission": " or ".join(perms)}
+        )
+
+
+def _lock(ticket: Ticket) -> Ticket:
+    """Reload `ticket` under a row lock, so two agents acting at once are serialised."""
+    assert transaction.get_connection().in_atomic_block, "lock inside the service's transaction"
+    ticket.refresh_from_db(from_queryset=Ticket.objects.select_for_update())
+    return ticket
+
+
+def _clean_body(body: str, *, attachments: Iterable[object] = (), field_name: str = "body") -> str:
+    body = (body or "").strip()
+    if not body and not list(attachments):
+        raise ValidationError({field_name: _("Write a message.")})
+    return body
+
+
+def _outbound_message_id() -> str:
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
+    return email.utils.make_msgid(domain=domain)
+
+
+def _name(obj: object) -> str | None:
+    return str(obj) if obj is not None else None
+
+
+def event_record(
+    *, ticket: Ticket, action: str, actor: User | None, data: dict[str, Any] | None = None
+) -> ThreadEvent:
+    """Write one audit event and announce it after commit."""
+    event = ThreadEvent.objects.create(
+        thread=ticket.thread,
+        action=action,
+        actor=actor,
+        actor_name=actor.get_full_name() if actor is not None else "",
+        data=data or {},
+        created_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: ticket_event.send(sender=Ticket, ticket=ticket, event=event))
+    return event
+
+
+def attachment_store(*, entry: ThreadEntry, upload: AttachmentUpload) -> Attachment:
+    """Store a file under its content hash (once, however often it is attached) and link it.
+
+    A file written for a transaction that then rolls back stays on disk unreferenced until
+    the purge job removes files no attachment references."""
+    name = files.clean_filename(upload.name)
+    size = len(upload.content)
+    if size > settings.HELPDESK_MAX_ATTACHMENT_SIZE:
+        raise ValidationError(
+            {
+                "attachments": _("%(name)s is larger than the limit of %(limit)d MB.")
+                % {"name": name, "limit": settings.HELPDESK_MAX_ATTACHMENT_SIZE // (1024 * 1024)}
+            }
+        )
+    content_type = files.guess_content_type(name, upload.content_type)
+    files.check_image(name, content_type, upload.content)
+    digest = files.sha256(upload.content)
+    path = f"attachments/{digest[:2]}/{digest[2:4]}/{digest}"
+    if not default_storage.exists(path):
+        path = default_storage.save(path, ContentFile(upload.content))
+    attachment = Attachment(
+        entry=entry,
+        content_hash=digest,
+        name=name,
+        content_type=content_type,
+        size=size,
+        is_inline=upload.is_inline,
+        content_id=upload.content_id.strip("<> ")[:255],
+    )
+    attachment.file.name = path
+    attachment.save()
+    return attachment
+
+
+def _entry_add(
+    *,
+    ticket: Ticket,
+    kind: str,
+    author: User | None,
+    body: str,
+    body_format: str,
+    source: str,
+    attachments: Iterable[AttachmentUpload] = (),
+    poster: str = "",
+    message_id: str = "",
+    in_reply_to: str = "",
+    references: str = "",
+    headers: dict[str, Any] | None = None,
+) -> ThreadEntry:
+    if body_format not in BodyFormat.values:
+        raise ValidationError({"body_format": _("Unknown body format.")})
+    entry = ThreadEntry.objects.create(
+        thread=ticket.thread,
+        kind=kind,
+        author=author,
+        poster=(poster or (author.get_full_name() if author else ""))[:150],
+        source=source,
+        body=body,
+        body_format=body_format,
+        message_id=message_id[:255],
+        in_reply_to=in_reply_to[:255],
+        references=references,
+        headers=headers or {},
+    )
+    for upload in attachments:
+        attachment_store(entry=entry, upload=upload)
+    return entry
+
+
+def _status_apply(
+    *, ticket: Ticket, status: TicketStatus, by: User | None, comment: str = ""
+) -> list[str]:
+    """Move a locked ticket to `status`, keeping the close/reopen times; records the event."""
+    previous = ticket.status
+    now = timezone.now()
+    fields = ["status", "updated_at"]
+    ticket.status = status
+    data = {"from": previous.name, "to": status.name, "comment": comment}
+    if previous.state == StatusState.OPEN and status.state != StatusState.OPEN:
+        ticket.closed_at, ticket.closed_by, ticket.is_overdue = now, by, False
+        fields += ["closed_at", "closed_by", "is_overdue"]
+        action = EventAction.CLOSED if status.state == StatusState.CLOSED else EventAction.STATUS
+    elif previous.state != StatusState.OPEN and status.state == StatusState.OPEN:
+        ticket.reopened_at, ticket.closed_at, ticket.closed_by = now, None, None
+        fields += ["reopened_at", "closed_at", "closed_by"]
+        action = EventAction.REOPENED
+    else:
+        action = EventAction.STATUS
+    event_record(ticket=ticket, action=action, actor=by, data=data)
+    return fields
+
+
+def _reopen_if_closed(*, ticket: Ticket, by: User | None) -> list[str]:
+    if ticket.status.state == StatusState.OPEN:
+        return []
+    return _status_apply(ticket=ticket, status=status_default(StatusState.OPEN), by=by)
+
+
+# --- opening --------------------------------------------------------------------------------
+
+
+def _check_draft(draft: TicketDraft, *, customer_channel: bool) -> None:
+    errors: dict[str, str] = {}
+    draft.subject = " ".join((draft.subject or "").split())
+    if not draft.subject:
+        errors["subject"] = _("Give the ticket a subject.")
+    elif len(draft.subject) > SUBJECT_MAX:
+        errors["subject"] = _("Keep the subject under %d characters.") % SUBJECT_MAX
+    if not (draft.body or "").strip() and not draft.attachments:
+        errors["body"] = _("Describe what you need.")
+    if draft.source not in Source.values:
+        errors["source"] = _("Unknown source.")
+    topic = draft.help_topic
+    if topic is not None and (not topic.is_active or (customer_channel and not topic.is_public)):
+        errors["help_topic"] = _("This help topic is not available.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _ticket_insert(ticket: Ticket) -> None:
+    """Insert with a fresh number; random numbers that clash are drawn again."""
+    for _attempt in range(20):
+        ticket.number, is_random = ticket_number_next()
+        try:
+            with transaction.atomic():
+                ticket.save(force_insert=True)
+            return
+        except IntegrityError:
+            if not is_random or not Ticket.objects.filter(number=ticket.number).exists():
+                raise
+    raise IntegrityError("No free ticket number found; widen TICKET_NUMBER_FORMAT.")
+
+
+@transaction.atomic
+def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
+    """Open a ticket from a draft, on any channel.
+
+    `by` is None for public channels and the customer themselves in the portal; an agent
+    opening on a customer's behalf needs `ticket.create` in the department it lands in."""
+    by_agent = by is not None and permissions.is_agent(by)
+    _check_draft(draft, customer_channel=not by_agent)
+    owner = draft.user or user_get_or_create_by_email(email=draft.email, name=draft.name)
+    if by is not None and not by_agent and by != owner:
+        raise PermissionDenied(_("Customers open tickets for themselves only."))
+    draft = draft_route(draft)
+    if by_agent:
+        _require(by, "ticket.create", draft.department)
+
+    now = timezone.now()
+    ticket = Ticket(
+        subject=draft.subject,
+        user=owner,
+        organization_id=owner.organization_id,
+        department=draft.department,
+        help_topic=draft.help_topic,
+        status=status_default(StatusState.OPEN),
+        priority=draft.priority or _priority_default(),
+        source=draft.source,
+        last_message_at=now,
+        created_at=now,
+    )
+    _ticket_insert(ticket)
+    Thread.objects.create(ticket=ticket)
+    entry = _entry_add(
+        ticket=ticket,
+        kind=EntryKind.MESSAGE,
+        author=owner,
+        poster=draft.name or owner.get_full_name(),
+        body=(draft.body or "").strip(),
+        body_format=draft.body_format,
+        source=draft.source,
+        attachments=draft.attachments,
+        message_id=draft.message_id,
+        in_reply_to=draft.in_reply_to,
+        references=draft.references,
+        headers=draft.headers,
+    )
+    event_record(
+        ticket=ticket,
+        action=EventAction.CREATED,
+        actor=by or owner,
+        data={
+            "source": draft.source,
+            "department": ticket.department.name,
+            "help_topic": _name(ticket.help_topic),
+            "priority": ticket.priority.name,
+        },
+    )
+    for address in draft.collaborators:
+        collaborator = user_get_or_create_by_email(email=address)
+        if collaborator != owner:
+            _collaborator_insert(ticket=ticket, user=collaborator, by=by or owner)
+    transaction.on_commit(lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry))
+    return ticket
+
+
+def _priority_default() -> Priority:
+    priority = Priority.objects.order_by("-is_default", "-urgency").first()
+    if priority is None:
+        raise ValidationError({"priority": _("No priorities are defined.")})
+    return priority
+
+
+# --- thread ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_message_add(
+    *,
+    ticket: Ticket,
+    user: User,
+    body: str,
+    body_format: str = BodyFormat.TEXT,
+    attachments: Iterable[AttachmentUpload] = (),
+    source: str = Source.WEB,
+    message_id: str = "",
+    in_reply_to: str = "",
+    references: str = "",
+    headers: dict[str, Any] | None = None,
+) -> ThreadEntry:
+    """A customer (owner, collaborator or organization member) writes to their ticket.
+
+    A closed ticket reopens; an archived or deleted one refuses the message."""
+    attachments = list(attachments)
+    body = _clean_body(body, attachments=attachments)
+    _lock(ticket)
+    _require(user, "ticket.message", ticket)
+    if ticket.status.state not in REOPENED_BY_MESSAGE:
+        raise ValidationError({"ticket": _("This ticket is archived; open a new one.")})
+    fields = _reopen_if_closed(ticket=ticket, by=user)
+    entry = _entry_add(
+        ticket=ticket,
+        kind=EntryKind.MESSAGE,
+        author=user,
+        body=body,
+        body_format=body_format,
+        source=source,
+        attachments=attachments,
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        headers=headers,
+    )
+    ticket.last_message_at = entry.created_at
+    ticket.is_answered = False
+    ticket.save(update_fields=[*fields, "last_message_at", "is_answered", "updated_at"])
+    event_record(ticket=ticket, action=EventAction.MESSAGE, actor=user, data={"entry": entry.pk})
+    return entry
+
+
+@transaction.atomic
+def ticket_reply(
+    *,
+    ticket: Ticket,
+    by: User,
+    body: str,
+    body_format: str = BodyFormat.MARKDOWN,
+    attachments: Iterable[AttachmentUpload] = (),
+    status: TicketStatus | None = None,
+    source: str = Source.WEB,
+) -> ThreadEntry:
+    """An agent answers the customer (the entry is emailed by the notifications).
+
+    Claims an unassigned ticket for the replying agent when auto-claim is on, and moves the
+    ticket to `status` when given (closing needs `ticket.close`)."""
+    attachments = list(attachments)
+    body = _clean_body(body, attachments=attachments)
+    _lock(ticket)
+    _require(by, "ticket.reply", ticket)
+    if status is not None and status != ticket.status:
+        _require_any(by, permissions_to_enter(status), ticket)
+    fields = ["last_response_at", "is_answered", "updated_at"]
+    entry = _entry_add(
+        ticket=ticket,
+        kind=EntryKind.RESPONSE,
+        author=by,
+        body=body,
+        body_format=body_format,
+        source=source,
+        attachments=attachments,
+        message_id=_outbound_message_id(),
+    )
+    event_record(ticket=ticket, action=EventAction.RESPONSE, actor=by, data={"entry": entry.pk})
+    ticket.last_response_at, ticket.is_answered = entry.created_at, True
+    if ticket.first_response_at is None:
+        ticket.first_response_at = entry.created_at
+        fields.append("first_response_at")
+    if (
+        settings.HELPDESK_AUTO_CLAIM_ON_REPLY
+        and ticket.assignee_id is None
+        and permissions.can_be_assigned(by, ticket.department_id)
+    ):
+        ticket.assignee = by
+        fields.append("assignee")
+        event_record(
+            ticket=ticket, action=EventAction.CLAIMED, actor=by, data={"agent": by.get_full_name()}
+        )
+    if status is not None and status != ticket.status:
+        fields += _status_apply(ticket=ticket, status=status, by=by)
+    ticket.save(update_fields=sorted(set(fields)))
+    return entry
+
+
+@transaction.atomic
+def ticket_note_add(
+    *,
+    ticket: Ticket,
+    by: User,
+    body: str,
+    body_format: str = BodyFormat.MARKDOWN,
+    attachments: Iterable[AttachmentUpload] = (),
+    source: str = Source.WEB,
+) -> ThreadEntry:
+    """An internal note: any agent who can see the ticket; never shown to customers."""
+    attachments = list(attachments)
+    body = _clean_body(body, attachments=attachments)
+    _lock(ticket)
+    if not permissions.is_agent(by) or not permissions.can(by, "ticket.view", ticket):
+        raise PermissionDenied(_("Only agents who can see the ticket add notes."))
+    entry = _entry_add(
+        ticket=ticket,
+        kind=EntryKind.NOTE,
+        author=by,
+        body=body,
+        body_format=body_format,
+        source=source,
+        attachments=attachments,
+    )
+    ticket.save(update_fields=["updated_at"])
+    event_record(ticket=ticket, action=EventAction.NOTE, actor=by, data={"entry": entry.pk})
+    return entry
+
+
+# --- assignment -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_assign(
+    *,
+    ticket: Ticket,
+    by: User,
+    agent: User | None = None,
+    team: Team | None = None,
+    comment: str = "",
+) -> Ticket:
+    """Assign to an agent, a team, or both. The agent must be active and have access to the
+    ticket's department; the team must be active."""
+    if agent is None and team is None:
+        raise ValidationError({"agent": _("Choose an agent or a team.")})
+    _lock(ticket)
+    _require(by, "ticket.assign", ticket)
+    fields = ["updated_at"]
+    if agent is not None:
+        if not permissions.can_be_assigned(agent, ticket.department_id):
+            raise ValidationError(
+                {
+                    "agent": _("%(agent)s cannot work on tickets of %(department)s.")
+                    % {"agent": agent.get_full_name(), "department": ticket.department}
+                }
+            )
+        ticket.assignee = agent
+        fields.append("assignee")
+    if team is not None:
+        if not team.is_active:
+            raise ValidationError({"team": _("This team is not active.")})
+        ticket.team = team
+        fields.append("team")
+    ticket.save(update_fields=fields)
+    event_record(
+        ticket=ticket,
+        action=EventAction.ASSIGNED,
+        actor=by,
+        data={
+            "agent_id": agent.pk if agent else None,
+            "agent": agent.get_full_name() if agent else None,
+            "team_id": team.pk if team else None,
+            "team": _name(team),
+            "comment": comment,
+        },
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_claim(*, ticket: Ticket, by: User) -> Ticket:
+    """An agent takes an unassigned ticket for themselves."""
+    _lock(ticket)
+    _require_any(by, ("ticket.assign", "ticket.reply"), ticket)
+    if ticket.assignee_id is not None:
+        raise ValidationError(
+            {"agent": _("Already assigned to %s.") % ticket.assignee.get_full_name()}
+        )
+    if not permissions.can_be_assigned(by, ticket.department_id):
+        raise ValidationError({"agent": _("You do not work in this ticket's department.")})
+    ticket.assignee = by
+    ticket.save(update_fields=["assignee", "updated_at"])
+    event_record(
+        ticket=ticket, action=EventAction.CLAIMED, actor=by, data={"agent": by.get_full_name()}
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_release(
+    *, ticket: Ticket, by: User, agent: bool = True, team: bool = False, comment: str = ""
+) -> Ticket:
+    """Unassign the agent (and/or the team). Assignees release their own tickets; releasing
+    someone else's needs `ticket.release`."""
+    _lock(ticket)
+    if not (agent and ticket.assignee_id == by.pk and permissions.can(by, "ticket.view", ticket)):
+        _require(by, "ticket.release", ticket)
+    released: dict[str, Any] = {"comment": comment}
+    fields = ["updated_at"]
+    if agent and ticket.assignee_id is not None:
+        released["agent"] = ticket.assignee.get_full_name()
+        ticket.assignee = None
+        fields.append("assignee")
+    if team and ticket.team_id is not None:
+        released["team"] = ticket.team.name
+        ticket.team = None
+        fields.append("team")
+    if len(fields) == 1:
+        raise ValidationError({"agent": _("The ticket is not assigned.")})
+    ticket.save(update_fields=fields)
+    event_record(ticket=ticket, action=EventAction.RELEASED, actor=by, data=released)
+    return ticket
+
+
+@transaction.atomic
+def ticket_transfer(
+    *, ticket: Ticket, by: User, department: Department, comment: str = ""
+) -> Ticket:
+    """Move a ticket to another department. A closed ticket reopens; the assigned agent is
+    released when they have no access to the new department."""
+    _lock(ticket)
+    _require(by, "ticket.transfer", ticket)
+    if not department.is_active:
+        raise ValidationError({"department": _("This department is archived.")})
+    if department.pk == ticket.department_id:
+        raise ValidationError({"department": _("The ticket is already in this department.")})
+    previous = ticket.department
+    fields = ["department", "updated_at", *_reopen_if_closed(ticket=ticket, by=by)]
+    ticket.department = department
+    data: dict[str, Any] = {
+        "from_id": previous.pk,
+        "from": previous.name,
+        "to_id": department.pk,
+        "to": department.name,
+        "comment": comment,
+    }
+    if ticket.assignee_id is not None and not permissions.can_be_assigned(
+        ticket.assignee, department.pk
+    ):
+        data["released"] = ticket.assignee.get_full_name()
+        ticket.assignee = None
+        fields.append("assignee")
+    ticket.save(update_fields=sorted(set(fields)))
+    event_record(ticket=ticket, action=EventAction.TRANSFERRED, actor=by, data=data)
+    return ticket
+
+
+@transaction.atomic
+def ticket_refer(
+    *,
+    ticket: Ticket,
+    by: User,
+    agent: User | None = None,
+    team: Team | None = None,
+    department: Department | None = None,
+) -> Referral:
+    """Show the ticket to one agent, team or department besides its own department."""
+    targets = [target for target in (agent, team, department) if target is not None]
+    if len(targets) != 1:
+        raise ValidationError({"target": _("Refer to one agent, team or department.")})
+    _lock(ticket)
+    _require(by, "ticket.refer", ticket)
+    if agent is not None and not permissions.is_agent(agent):
+        raise ValidationError({"agent": _("Tickets are referred to agents only.")})
+    referral, created = Referral.objects.get_or_create(
+        ticket=ticket, agent=agent, team=team, department=department
+    )
+    if not created:
+        raise ValidationError({"target": _("The ticket is already referred there.")})
+    ticket.save(update_fields=["updated_at"])
+    event_record(
+        ticket=ticket,
+        action=EventAction.REFERRED,
+        actor=by,
+        data={"to": str(targets[0]), "kind": type(targets[0]).__name__.lower()},
+    )
+    return referral
+
+
+# --- fields ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_status_set(
+    *, ticket: Ticket, by: User, status: TicketStatus, comment: str = ""
+) -> Ticket:
+    """Change the status: closing needs `ticket.close`, deleting `ticket.delete`, moving
+    between open statuses `ticket.reply` or `ticket.edit`. Customers may only close their own
+    ticket, when the help desk allows it."""
+    _lock(ticket)
+    if status == ticket.status:
+        raise ValidationError({"status": _("The ticket already has this status.")})
+    if permissions.is_agent(by):
+        _require(by, "ticket.view", ticket)
+        _require_any(by, permissions_to_enter(status), ticket)
+    elif status.state != StatusState.CLOSED or not permissions.can(by, "ticket.close", ticket):
+        raise PermissionDenied(_("You may not change this ticket's status."))
+    fields = _status_apply(ticket=ticket, status=status, by=by, comment=comment)
+    ticket.save(update_fields=sorted(set(fields)))
+    return ticket
+
+
+@transaction.atomic
+def ticket_priority_set(*, ticket: Ticket, by: User, priority: Priority) -> Ticket:
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    if priority.pk == ticket.priority_id:
+        raise ValidationError({"priority": _("The ticket already has this priority.")})
+    previous = ticket.priority
+    ticket.priority = priority
+    ticket.save(update_fields=["priority", "updated_at"])
+    event_record(
+        ticket=ticket,
+        action=EventAction.PRIORITY,
+        actor=by,
+        data={"from": previous.name, "to": priority.name},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_subject_edit(*, ticket: Ticket, by: User, subject: str) -> Ticket:
+    subject = " ".join((subject or "").split())
+    if not subject:
+        raise ValidationError({"subject": _("Give the ticket a subject.")})
+    if len(subject) > SUBJECT_MAX:
+        raise ValidationError({"subject": _("Keep the subject under %d characters.") % SUBJECT_MAX})
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    previous = ticket.subject
+    if previous == subject:
+        return ticket
+    ticket.subject = subject
+    ticket.save(update_fields=["subject", "updated_at"])
+    event_record(
+        ticket=ticket,
+        action=EventAction.EDITED,
+        actor=by,
+        data={"field": "subject", "from": previous, "to": subject},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | None) -> Ticket:
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    if help_topic is not None and not help_topic.is_active:
+        raise ValidationError({"help_topic": _("This help topic is not active.")})
+    previous = ticket.help_topic
+    if previous == help_topic:
+        return ticket
+    ticket.help_topic = help_topic
+    ticket.save(update_fields=["help_topic", "updated_at"])
+    event_record(
+        ticket=ticket,
+        action=EventAction.EDITED,
+        actor=by,
+        data={"field": "help_topic", "from": _name(previous), "to": _name(help_topic)},
+    )
+    return ticket
+
+
+# --- collaborators --------------------------------------------------------------------------
+
+
+def _collaborator_insert(*, ticket: Ticket, user: User, by: User) -> Collaborator:
+    collaborator, created = Collaborator.objects.get_or_create(
+        ticket=ticket, user=user, defaults={"added_by": by}
+    )
+    if created:
+        event_record(
+            ticket=ticket,
+            action=EventAction.COLLAB_ADDED,
+            actor=by,
+            data={"user_id": user.pk, "user": str(user)},
+        )
+    return collaborator
+
+
+@transaction.atomic
+def ticket_collaborator_add(
+    *, ticket: Ticket, by: User, user: User | None = None, email: str = "", name: str = ""
+) -> Collaborator:
+    """Copy a user (found or created by address) on the ticket."""
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    user = user or user_get_or_create_by_email(email=email, name=name)
+    if user.pk == ticket.user_id:
+        raise ValidationError({"email": _("The customer already follows the ticket.")})
+    if Collaborator.objects.filter(ticket=ticket, user=user).exists():
+        raise ValidationError({"email": _("%s is already a collaborator.") % user.email})
+    collaborator = _collaborator_insert(ticket=ticket, user=user, by=by)
+    ticket.save(update_fields=["updated_at"])
+    return collaborator
+
+
+@transaction.atomic
+def ticket_collaborator_remove(*, ticket: Ticket, by: User, user: User) -> None:
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    deleted, _rows = Collaborator.objects.filter(ticket=ticket, user=user).delete()
+    if not deleted:
+        raise ValidationError({"email": _("%s is not a collaborator.") % user.email})
+    ticket.save(update_fields=["updated_at"])
+    event_record(
+        ticket=ticket,
+        action=EventAction.COLLAB_REMOVED,
+        actor=by,
+        data={"user_id": user.pk, "user": str(user)},
+    )
