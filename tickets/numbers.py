@@ -54,8 +54,12 @@ def sequence_draw(name: str) -> tuple[int, str]:
     """Take the next value of a sequence. The row stays locked until the caller's transaction
     ends, so concurrent ticket creation gets distinct, gap-free values."""
     assert transaction.get_connection().in_atomic_block, "draw inside the ticket's transaction"
-    Sequence.objects.get_or_create(name=name)
-    sequence = Sequence.objects.select_for_update().get(name=name)
+    sequence = Sequence.objects.select_for_update().filter(name=name).first()
+    if sequence is None:
+        # First use of a sequence nobody created. Creating it in the hot path is a one-off:
+        # on InnoDB several transactions racing to create the same row can deadlock.
+        Sequence.objects.get_or_create(name=name)
+        sequence = Sequence.objects.select_for_update().get(name=name)
     value = sequence.next_value
     sequence.next_value = value + sequence.increment
     sequence.save(update_fields=["next_value", "updated_at"])
