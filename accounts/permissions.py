@@ -143,9 +143,11 @@ def visible_tickets(user: User, queryset: QuerySet[Ticket] | None = None) -> Que
     if scope is not None:
         reach = Q(assignee=user) | Q(team__in=scope.team_ids)
         if not scope.assigned_only:
-            reach |= Q(department__in=scope.roles_by_department)
+            reach |= Q(department__in=list(scope.roles_by_department))
         referred = Referral.objects.filter(ticket=OuterRef("pk")).filter(
-            Q(agent=user) | Q(team__in=scope.team_ids) | Q(department__in=scope.roles_by_department)
+            Q(agent=user)
+            | Q(team__in=scope.team_ids)
+            | Q(department__in=list(scope.roles_by_department))
         )
         return tickets.filter(reach | Exists(referred))
     # Customers never see deleted tickets.
@@ -167,7 +169,9 @@ def can_view_ticket(user: User, ticket: Ticket) -> bool:
         if not scope.assigned_only and ticket.department_id in scope.roles_by_department:
             return True
         return ticket.referrals.filter(
-            Q(agent=user) | Q(team__in=scope.team_ids) | Q(department__in=scope.roles_by_department)
+            Q(agent=user)
+            | Q(team__in=scope.team_ids)
+            | Q(department__in=list(scope.roles_by_department))
         ).exists()
     return visible_tickets(user).filter(pk=ticket.pk).exists()
 
