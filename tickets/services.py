@@ -551,7 +551,8 @@ def ticket_release(
     """Unassign the agent (and/or the team). Assignees release their own tickets; releasing
     someone else's needs `ticket.release`."""
     _lock(ticket)
-    if not (agent and ticket.assignee_id == by.pk and permissions.can(by, "ticket.view", ticket)):
+    releases_self = agent and not team and ticket.assignee_id == by.pk
+    if not (releases_self and permissions.can(by, "ticket.view", ticket)):
         _require(by, "ticket.release", ticket)
     released: dict[str, Any] = {"comment": comment}
     fields = ["updated_at"]

@@ -171,6 +171,20 @@ class TestAssignment:
         ticket.refresh_from_db()
         assert ticket.assignee is None
 
+    def test_an_assignee_releases_themselves_but_not_the_team(self, ticket, department):
+        team = Team()
+        limited = agent_user(department=department, role=role("Limited Access"), teams=[team])
+        boss = agent_user(department=department)
+        services.ticket_assign(ticket=ticket, by=boss, agent=limited, team=team)
+        ticket.refresh_from_db()
+        services.ticket_release(ticket=ticket, by=limited)
+        viewer = agent_user(department=department, role=role("View Only"), teams=[team])
+        services.ticket_assign(ticket=ticket, by=boss, agent=viewer)
+        with pytest.raises(PermissionDenied):
+            services.ticket_release(ticket=ticket, by=viewer, team=True)
+        ticket.refresh_from_db()
+        assert (ticket.assignee, ticket.team) == (viewer, team)
+
     def test_releasing_an_unassigned_ticket_is_an_error(self, ticket, agent):
         with pytest.raises(ValidationError):
             services.ticket_release(ticket=ticket, by=agent)
