@@ -1,0 +1,99 @@
+"""The one sanitiser: classic XSS payloads come out inert in every format."""
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from helpdesk.lib.sanitize import ALLOWED_TAGS, render_body, render_markdown, sanitize_html
+
+PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<body onload=alert(1)>",
+    '<a href="javascript:alert(1)">x</a>',
+    '<a href="JaVaScRiPt:alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    '<a href="java\tscript:alert(1)">x</a>',
+    '<iframe src="javascript:alert(1)"></iframe>',
+    '<object data="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="></object>',
+    '<embed src="data:text/html,<script>alert(1)</script>">',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    '<form action="javascript:alert(1)"><button>x</button></form>',
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    '<base href="javascript:alert(1)//">',
+    '<link rel=stylesheet href="http://evil/x.css">',
+    '"><script>alert(1)</script>',
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">',
+    "[click](javascript:alert(1))",
+    "![x](javascript:alert(1))",
+    "[x](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<details open ontoggle=alert(1)>",
+    '<video><source onerror="alert(1)"></video>',
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+]
+
+SAFE_URL = re.compile(r"^(https?:|mailto:|cid:|#|/)", re.I)
+
+
+class ElementCollector(HTMLParser):
+    """What a browser would build from the output: element names and their attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+
+
+def elements(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    collector = ElementCollector()
+    collector.feed(html)
+    return collector.elements
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+@pytest.mark.parametrize("body_format", ["text", "markdown", "html"])
+def test_no_payload_survives(payload, body_format):
+    html = str(render_body(payload, body_format))
+    for tag, attrs in elements(html):
+        assert tag in ALLOWED_TAGS, html
+        for name, value in attrs.items():
+            assert not name.startswith("on"), html
+            assert name != "style", html
+            if name in ("href", "src"):
+                assert SAFE_URL.match((value or "").strip()), html
+
+
+def test_links_are_kept_with_a_safe_rel():
+    html = render_markdown("See [the docs](https://example.com/docs) or mail@example.com")
+    assert 'href="https://example.com/docs"' in html
+    assert 'rel="noopener noreferrer nofollow"' in html
+
+
+def test_formatting_survives():
+    html = render_markdown("# Title\n\n**bold** and `code`\n\n- one\n- two")
+    for tag in ("<h1>", "<strong>", "<code>", "<li>"):
+        assert tag in html
+
+
+def test_remote_images_are_held_back_until_asked():
+    mail = '<p>Hi</p><img src="https://tracker.example/pixel.gif" alt="">'
+    held = sanitize_html(mail)
+    assert "src=" not in held.replace("data-remote-src=", "")
+    assert 'data-remote-src="https://tracker.example/pixel.gif"' in held
+    assert 'src="https://tracker.example/pixel.gif"' in sanitize_html(mail, remote_images=True)
+
+
+def test_inline_mail_images_stay():
+    assert 'src="cid:logo@example"' in sanitize_html('<img src="cid:logo@example">')
+
+
+def test_plain_text_is_escaped_not_interpreted():
+    html = render_body("1 < 2 & <b>not bold</b>", "text")
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html
+    assert "<b>" not in html
