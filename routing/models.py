@@ -30,8 +30,9 @@ class TreeMixin(models.Model):
 
     @property
     def full_name(self) -> str:
-        names, node = [], self
-        while node is not None:
+        names, node, seen = [], self, set()
+        while node is not None and id(node) not in seen:  # a cycle, even unsaved, ends here
+            seen.add(id(node))
             names.append(node.name)  # type: ignore[attr-defined]
             node = node.parent  # type: ignore[attr-defined]
         return " / ".join(reversed(names))
@@ -63,6 +64,10 @@ class Department(TreeMixin, TimeStampedModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(fields=["parent", "name"], name="department_unique_name"),
+            # NULL parents are distinct to the constraint above: top-level names need their own.
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="department_unique_root"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -119,6 +124,9 @@ class HelpTopic(TreeMixin, TimeStampedModel):
         ordering = ["sort_order", "name"]
         constraints = [
             models.UniqueConstraint(fields=["parent", "name"], name="helptopic_unique_name"),
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(parent__isnull=True), name="helptopic_unique_root"
+            ),
         ]
         indexes = [
             # The portal's topic picker: public, active topics in order.

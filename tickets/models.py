@@ -29,6 +29,13 @@ class TicketStatus(models.Model):
         default=False,
         help_text=_("New tickets get the default open status; reopened ones too."),
     )
+    waits_on_customer = models.BooleanField(
+        _("waits on the customer"),
+        default=False,
+        help_text=_(
+            "A message from the customer moves the ticket back to the default open status."
+        ),
+    )
     sort_order = models.PositiveIntegerField(_("order"), default=0)
 
     class Meta:

@@ -49,7 +49,12 @@ from .models import (
 )
 from .numbers import ticket_number_next
 from .signals import ticket_created, ticket_event
-from .statuses import REOPENED_BY_MESSAGE, permissions_to_enter, status_default
+from .statuses import (
+    TAKES_MESSAGES,
+    permissions_to_enter,
+    status_after_customer_message,
+    status_default,
+)
 
 SUBJECT_MAX = 255
 
@@ -235,9 +240,21 @@ def _status_apply(
 
 
 def _reopen_if_closed(*, ticket: Ticket, by: User | None) -> list[str]:
-    if ticket.status.state == StatusState.OPEN:
+    """Reopen a closed ticket. Archived and deleted tickets are never reopened by a side
+    effect: restoring them is a deliberate status change."""
+    if ticket.status.state != StatusState.CLOSED:
         return []
     return _status_apply(ticket=ticket, status=status_default(StatusState.OPEN), by=by)
+
+
+def _require_takes_messages(ticket: Ticket) -> None:
+    if ticket.status.state not in TAKES_MESSAGES:
+        raise ValidationError(
+            {
+                "ticket": _("This ticket is %(status)s; it takes no more messages.")
+                % {"status": ticket.status.name.lower()}
+            }
+        )
 
 
 # --- opening --------------------------------------------------------------------------------
@@ -364,14 +381,17 @@ def ticket_message_add(
 ) -> ThreadEntry:
     """A customer (owner, collaborator or organization member) writes to their ticket.
 
-    A closed ticket reopens; an archived or deleted one refuses the message."""
+    A closed ticket reopens, one waiting on the customer goes back to open; an archived or
+    deleted one refuses the message."""
     attachments = list(attachments)
     body = _clean_body(body, attachments=attachments)
     _lock(ticket)
     _require(user, "ticket.message", ticket)
-    if ticket.status.state not in REOPENED_BY_MESSAGE:
-        raise ValidationError({"ticket": _("This ticket is archived; open a new one.")})
-    fields = _reopen_if_closed(ticket=ticket, by=user)
+    _require_takes_messages(ticket)
+    fields: list[str] = []
+    next_status = status_after_customer_message(ticket.status)
+    if next_status is not None:
+        fields = _status_apply(ticket=ticket, status=next_status, by=user)
     entry = _entry_add(
         ticket=ticket,
         kind=EntryKind.MESSAGE,
@@ -411,6 +431,7 @@ def ticket_reply(
     body = _clean_body(body, attachments=attachments)
     _lock(ticket)
     _require(by, "ticket.reply", ticket)
+    _require_takes_messages(ticket)
     if status is not None and status != ticket.status:
         _require_any(by, permissions_to_enter(status), ticket)
     fields = ["last_response_at", "is_answered", "updated_at"]
@@ -575,10 +596,13 @@ def ticket_release(
 def ticket_transfer(
     *, ticket: Ticket, by: User, department: Department, comment: str = ""
 ) -> Ticket:
-    """Move a ticket to another department. A closed ticket reopens; the assigned agent is
-    released when they have no access to the new department."""
+    """Move a ticket to another department. A closed ticket reopens (an archived one stays
+    archived, a deleted one cannot move); the assigned agent is released when they have no
+    access to the new department."""
     _lock(ticket)
     _require(by, "ticket.transfer", ticket)
+    if ticket.status.state == StatusState.DELETED:
+        raise ValidationError({"ticket": _("A deleted ticket cannot be transferred.")})
     if not department.is_active:
         raise ValidationError({"department": _("This department is archived.")})
     if department.pk == ticket.department_id:

@@ -13,9 +13,17 @@ STATE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     StatusState.DELETED: ("ticket.delete",),
 }
 
-# States from which a customer's message reopens the ticket. Archived and deleted tickets
-# take no more messages: a new one opens a new ticket.
-REOPENED_BY_MESSAGE = {StatusState.OPEN, StatusState.CLOSED}
+# States in which a ticket takes messages and replies. Archived and deleted tickets take no
+# more: a customer's new mail opens a new ticket; an agent restores the ticket first.
+TAKES_MESSAGES = {StatusState.OPEN, StatusState.CLOSED}
+
+
+def status_after_customer_message(status: TicketStatus) -> TicketStatus | None:
+    """Where a customer's message moves a ticket: closed ones reopen, and statuses that wait
+    on the customer ("Waiting on Customer") go back to the default open status."""
+    if status.state == StatusState.CLOSED or status.waits_on_customer:
+        return status_default(StatusState.OPEN)
+    return None
 
 
 def status_default(state: str = StatusState.OPEN) -> TicketStatus:

@@ -51,6 +51,24 @@ class TestCustomerMessages:
             services.ticket_message_add(ticket=ticket, user=customer, body="Hello?")
         assert ticket.thread.entries.count() == 1
 
+    def test_a_message_brings_a_ticket_waiting_on_the_customer_back_to_open(
+        self, ticket, customer, agent
+    ):
+        services.ticket_reply(
+            ticket=ticket, by=agent, body="Which model?", status=status("Waiting on Customer")
+        )
+        services.ticket_message_add(ticket=ticket, user=customer, body="The LX-9")
+        ticket.refresh_from_db()
+        assert ticket.status == status("Open")
+        event = ticket.thread.events.get(action=EventAction.STATUS, actor=customer)
+        assert event.data["from"] == "Waiting on Customer"
+
+    def test_a_message_leaves_other_open_statuses_alone(self, ticket, customer, agent):
+        services.ticket_status_set(ticket=ticket, by=agent, status=status("In Progress"))
+        services.ticket_message_add(ticket=ticket, user=customer, body="Any news?")
+        ticket.refresh_from_db()
+        assert ticket.status == status("In Progress")
+
     def test_strangers_and_agents_cannot_post_customer_messages(self, ticket, agent):
         for user in (UserFactory(), agent):
             with pytest.raises(PermissionDenied):
@@ -100,6 +118,14 @@ class TestReplies:
             services.ticket_reply(ticket=ticket, by=limited, body="Done", status=closed_status())
         assert ticket.thread.entries.count() == 1
         assert actions(ticket) == [EventAction.CREATED]
+
+    @pytest.mark.parametrize("name", ["Archived", "Deleted"])
+    def test_no_replies_on_archived_or_deleted_tickets(self, ticket, agent, name):
+        services.ticket_status_set(ticket=ticket, by=agent, status=status(name))
+        with pytest.raises(ValidationError) as error:
+            services.ticket_reply(ticket=ticket, by=agent, body="Hello?")
+        assert "ticket" in error.value.message_dict
+        assert ticket.thread.entries.count() == 1
 
     def test_view_only_agents_cannot_reply(self, ticket, department):
         viewer = agent_user(department=department, role=role("View Only"))
@@ -221,6 +247,22 @@ class TestTransfer:
         services.ticket_transfer(ticket=ticket, by=agent, department=DepartmentFactory())
         ticket.refresh_from_db()
         assert ticket.status.state == StatusState.OPEN
+
+    def test_an_archived_ticket_stays_archived_and_a_deleted_one_stays_put(
+        self, ticket, department
+    ):
+        sales, legal = DepartmentFactory(), DepartmentFactory()
+        everywhere = {sales: role("All Access"), legal: role("All Access")}
+        agent = agent_user(department=department, extended=everywhere)
+        services.ticket_status_set(ticket=ticket, by=agent, status=status("Archived"))
+        services.ticket_transfer(ticket=ticket, by=agent, department=sales)
+        ticket.refresh_from_db()
+        assert ticket.status == status("Archived")
+        services.ticket_status_set(ticket=ticket, by=agent, status=status("Deleted"))
+        with pytest.raises(ValidationError):
+            services.ticket_transfer(ticket=ticket, by=agent, department=legal)
+        ticket.refresh_from_db()
+        assert ticket.status == status("Deleted")
 
     def test_refuses_the_same_or_an_archived_department(self, ticket, agent, department):
         for target in (department, DepartmentFactory(is_active=False)):
