@@ -6,6 +6,7 @@ and `rel="noopener noreferrer nofollow"` on every link. Remote images in HTML ma
 loaded: their address moves to `data-remote-src` until an agent asks to show them.
 """
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,35 @@ class _LinkAndImageFilter(Filter):  # type: ignore[misc]
             yield token
 
 
+# Elements whose content is never shown: dropped before sanitising so their text (CSS,
+# scripts, the document title) doesn't turn into visible body text.
+_INVISIBLE_START = re.compile(r"<(script|style|title|template|xml)\b", re.IGNORECASE)
+
+
+def drop_invisible_elements(html: str) -> str:
+    """One linear pass removing script/style/title elements, whose content bleach would
+    otherwise turn into visible text. Not a sanitiser on its own."""
+    lower = html.lower()
+    out: list[str] = []
+    position = 0
+    while True:
+        match = _INVISIBLE_START.search(html, position)
+        if not match:
+            out.append(html[position:])
+            return "".join(out)
+        out.append(html[position : match.start()])
+        name = match.group(1).lower()
+        close = lower.find(f"</{name}", match.end())
+        if close < 0:
+            if name in ("script", "style"):  # browsers treat the rest as script/CSS too
+                return "".join(out)
+            end = lower.find(">", match.end())
+            position = len(html) if end < 0 else end + 1
+            continue
+        end = lower.find(">", close)
+        position = len(html) if end < 0 else end + 1
+
+
 def _cleaner(*, remote_images: bool) -> bleach.Cleaner:
     attributes = {**ALLOWED_ATTRIBUTES, "img": [*ALLOWED_ATTRIBUTES["img"], "data-remote-src"]}
     return bleach.Cleaner(
@@ -76,7 +106,7 @@ def _cleaner(*, remote_images: bool) -> bleach.Cleaner:
 
 def sanitize_html(html: str, *, remote_images: bool = False) -> SafeString:
     """Untrusted HTML (mail, imported data) made safe to put on a page."""
-    cleaned = _cleaner(remote_images=remote_images).clean(html or "")
+    cleaned = _cleaner(remote_images=remote_images).clean(drop_invisible_elements(html or ""))
     return mark_safe(cleaned)  # noqa: S308 - the allow-list above is what makes it safe
 
 
