@@ -1,1 +1,136 @@
-"""Mailboxes, stored raw messages and email templates: built with the mail gateway issue."""
+"""Mailboxes we read, and every message that arrived, stored raw before it is processed."""
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+from helpdesk.lib.models import TimeStampedModel
+
+
+class Mailbox(TimeStampedModel):
+    """An address customers write to, and how to fetch its mail (IMAP or POP3)."""
+
+    class Protocol(models.TextChoices):
+        IMAP = "imap", "IMAP"
+        POP3 = "pop3", "POP3"
+        PIPE = "pipe", _("Piped by the mail server")
+
+    class Security(models.TextChoices):
+        SSL = "ssl", _("SSL/TLS")
+        STARTTLS = "starttls", "STARTTLS"
+        NONE = "none", _("None (loopback only)")
+
+    class AfterFetch(models.TextChoices):
+        DELETE = "delete", _("Delete")
+        MOVE = "move", _("Move to a folder")
+        MARK_SEEN = "seen", _("Mark as read")
+
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    email = models.EmailField(_("address"), unique=True)
+    protocol = models.CharField(
+        _("protocol"), max_length=8, choices=Protocol, default=Protocol.IMAP
+    )
+    host = models.CharField(_("server"), max_length=255, blank=True)
+    port = models.PositiveIntegerField(_("port"), null=True, blank=True)
+    security = models.CharField(_("security"), max_length=8, choices=Security, default=Security.SSL)
+    username = models.CharField(_("user name"), max_length=255, blank=True)
+    # Write-only in every form and API: never shown back after saving.
+    password = models.CharField(_("password"), max_length=255, blank=True)
+    folder = models.CharField(_("folder"), max_length=255, default="INBOX")
+    after_fetch = models.CharField(
+        _("after fetching"), max_length=8, choices=AfterFetch, default=AfterFetch.MARK_SEEN
+    )
+    move_to_folder = models.CharField(_("move to folder"), max_length=255, blank=True)
+    batch_size = models.PositiveIntegerField(_("messages per run"), default=50)
+    department = models.ForeignKey(
+        "routing.Department", models.PROTECT, null=True, blank=True, related_name="mailboxes"
+    )
+    help_topic = models.ForeignKey(
+        "routing.HelpTopic", models.PROTECT, null=True, blank=True, related_name="mailboxes"
+    )
+    priority = models.ForeignKey(
+        "tickets.Priority", models.PROTECT, null=True, blank=True, related_name="mailboxes"
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    max_failures = models.PositiveIntegerField(
+        _("disable after failures"), default=5, help_text=_("Consecutive failed fetches.")
+    )
+    error_count = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_error_at = models.DateTimeField(_("last error at"), null=True, blank=True)
+    last_fetched_at = models.DateTimeField(_("last fetched"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("mailbox")
+        verbose_name_plural = _("mailboxes")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(email=Lower("email")), name="mailbox_email_lower"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", _("Received, not yet processed")
+    PROCESSED = "processed", _("Processed")
+    IGNORED = "ignored", _("Ignored")
+    FAILED = "failed", _("Failed")
+
+
+class InboundMessage(models.Model):
+    """One raw message as it arrived, saved before anything else happens to it.
+
+    `source_key` (the mailbox, or the pipe, plus the SHA-256 of the bytes) makes a re-fetch or
+    re-pipe of the same message find this row instead of making a second one."""
+
+    mailbox = models.ForeignKey(
+        Mailbox, models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Mailbox.Protocol)
+    source_key = models.CharField(max_length=96, unique=True, editable=False)
+    remote_id = models.CharField(_("UID"), max_length=255, blank=True)
+    content_hash = models.CharField(_("SHA-256"), max_length=64)
+    raw = models.FileField(_("raw message"), max_length=255)
+    size = models.PositiveBigIntegerField(_("size"))
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    from_email = models.EmailField(_("from"), blank=True)
+    subject = models.CharField(_("subject"), max_length=255, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=InboundStatus, default=InboundStatus.RECEIVED
+    )
+    # What processing decided, in a word (created, message, response, duplicate, auto_reply,
+    # bounce, loop), and why it failed when it did.
+    outcome = models.CharField(_("outcome"), max_length=32, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    notes = models.JSONField(_("notes"), default=list, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    ticket = models.ForeignKey(
+        "tickets.Ticket", models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
+    )
+    entry = models.ForeignKey(
+        "tickets.ThreadEntry", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=InboundStatus.values), name="inbound_status_valid"
+            ),
+        ]
+        indexes = [
+            # Admins' list of failed messages, and the retry job.
+            models.Index(fields=["status", "received_at"], name="inbound_status"),
+            # Duplicate detection across mailboxes (the same mail sent to two of our addresses).
+            models.Index(fields=["message_id"], name="inbound_message_id"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or self.message_id or f"message {self.pk}"

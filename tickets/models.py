@@ -281,6 +281,7 @@ class EventAction(models.TextChoices):
     EDITED = "edited", _("Edited")
     COLLAB_ADDED = "collab_added", _("Collaborator added")
     COLLAB_REMOVED = "collab_removed", _("Collaborator removed")
+    DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
 
 
 class ThreadEvent(models.Model):

@@ -11,7 +11,7 @@ public channel (portal guest, email, osTicket API) acts as its customer.
 
 from __future__ import annotations
 
-import email.utils
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,8 +123,9 @@ def _clean_body(body: str, *, attachments: Iterable[object] = (), field_name: st
 
 
 def _outbound_message_id() -> str:
+    """A Message-ID nobody can guess: a reply that quotes it proves it answers our mail."""
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "localhost"
-    return email.utils.make_msgid(domain=domain)
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 def _name(obj: object) -> str | None:
@@ -742,6 +743,21 @@ def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | N
         data={"field": "help_topic", "from": _name(previous), "to": _name(help_topic)},
     )
     return ticket
+
+
+@transaction.atomic
+def ticket_delivery_failed_record(
+    *, ticket: Ticket, recipients: list[str], details: list[dict[str, str]]
+) -> ThreadEvent:
+    """Note on the ticket that our mail to `recipients` bounced. The mail server's report is
+    the actor, so there is no user and no permission to check."""
+    _lock(ticket)
+    return event_record(
+        ticket=ticket,
+        action=EventAction.DELIVERY_FAILED,
+        actor=None,
+        data={"recipients": recipients, "details": details[:20]},
+    )
 
 
 # --- collaborators --------------------------------------------------------------------------

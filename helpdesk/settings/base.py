@@ -246,3 +246,11 @@ HELPDESK_AUTO_CLAIM_ON_REPLY = env.bool("AUTO_CLAIM_ON_REPLY", default=True)
 HELPDESK_CUSTOMERS_CAN_CLOSE = env.bool("CUSTOMERS_CAN_CLOSE", default=True)
 # Largest attachment accepted through any channel, in bytes.
 HELPDESK_MAX_ATTACHMENT_SIZE = env.int("MAX_ATTACHMENT_SIZE", default=10 * 1024 * 1024)
+# Mail in: larger messages are kept but not processed, with the reason.
+HELPDESK_MAIL_MAX_SIZE = env.int("MAIL_MAX_SIZE", default=25 * 1024 * 1024)
+# The ticket token in subjects ("[#123456]"); its first group is the ticket number.
+HELPDESK_MAIL_TICKET_TOKEN = env.str(
+    "MAIL_TICKET_TOKEN", default=r"\[#([A-Za-z0-9][A-Za-z0-9-]{2,31})\]"
+)
+# Addresses copied on a customer's new ticket mail become its collaborators.
+HELPDESK_MAIL_CC_COLLABORATORS = env.bool("MAIL_CC_COLLABORATORS", default=True)

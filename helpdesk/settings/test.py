@@ -23,4 +23,5 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file rather than shared-cache memory, so tests with several threads get real locking
     # (shared-cache memory databases fail at once with "table is locked" instead of waiting).
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-helpdesk.sqlite3")}
+    # One file per test process, so two test runs at once do not share (and break) it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-helpdesk-{os.getpid()}.sqlite3")}

@@ -1,0 +1,342 @@
+"""Mail in: store every message raw first, then turn it into a ticket, a message or nothing.
+
+Transports (IMAP, POP3, the MTA pipe) only hand over bytes to `inbound_receive`. Processing
+runs in one transaction per message: a crash rolls the ticket work back and leaves the stored
+message to be processed again, and a message processed once is never processed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import permissions
+from accounts.models import User
+from accounts.services import user_get_or_create_by_email
+from helpdesk.lib import files
+from tickets import services as ticket_services
+from tickets.models import BodyFormat, Collaborator, EntryKind, Source, ThreadEntry, Ticket
+
+from .models import InboundMessage, InboundStatus, Mailbox
+from .parsing import ParsedMessage, ParseError, parse_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    status: str
+    outcome: str
+    ticket: Ticket | None = None
+    entry: ThreadEntry | None = None
+    error: str = ""
+
+
+# --- receiving ------------------------------------------------------------------------------
+
+
+def inbound_receive(
+    *, raw: bytes, mailbox: Mailbox | None, channel: str, remote_id: str = ""
+) -> tuple[InboundMessage, bool]:
+    """Save the raw bytes (committed at once) and return the row, and whether it is new.
+
+    The same bytes from the same mailbox (or the pipe) always give the same row."""
+    digest = files.sha256(raw)
+    source_key = f"{mailbox.pk if mailbox else channel}:{digest}"
+    existing = InboundMessage.objects.filter(source_key=source_key).first()
+    if existing is not None:
+        return existing, False
+    path = f"mail/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    if not default_storage.exists(path):
+        path = default_storage.save(path, ContentFile(raw))
+    message = InboundMessage(
+        mailbox=mailbox,
+        channel=channel,
+        source_key=source_key,
+        remote_id=remote_id[:255],
+        content_hash=digest,
+        size=len(raw),
+    )
+    message.raw.name = path
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        # The same message arrived twice at the same moment (two workers, two pipes).
+        return InboundMessage.objects.get(source_key=source_key), False
+    return message, True
+
+
+def mailbox_for_recipients(addresses: list[str]) -> Mailbox | None:
+    """The active mailbox a piped message was addressed to, if any."""
+    wanted = [address.lower() for address in addresses if address]
+    return Mailbox.objects.filter(email__in=wanted, is_active=True).order_by("pk").first()
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+def inbound_process(*, message: InboundMessage) -> InboundMessage:
+    """Process a stored message unless it already was. Safe to call twice, or concurrently.
+
+    Unparseable or unusable mail ends as FAILED with its reason; an unexpected error is
+    recorded as FAILED too (after the ticket work rolled back) and raised again, so a
+    transport can ask for a retry. FAILED messages are processed again when asked."""
+    try:
+        with transaction.atomic():
+            locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
+            if locked.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
+                return locked
+            result = _process(locked)
+            _finish(locked, result)
+            return locked
+    except Exception as error:
+        logger.exception("Processing inbound message %s failed", message.pk)
+        InboundMessage.objects.filter(pk=message.pk).exclude(
+            status__in=(InboundStatus.PROCESSED, InboundStatus.IGNORED)
+        ).update(
+            status=InboundStatus.FAILED,
+            outcome="error",
+            error=f"{type(error).__name__}: {error}"[:2000],
+            processed_at=timezone.now(),
+        )
+        raise
+
+
+def _finish(message: InboundMessage, result: Outcome) -> None:
+    message.status = result.status
+    message.outcome = result.outcome
+    message.error = result.error
+    message.ticket = result.ticket
+    message.entry = result.entry
+    message.attempts += 1
+    message.processed_at = timezone.now()
+    message.save()
+
+
+def _process(message: InboundMessage) -> Outcome:
+    with default_storage.open(message.raw.name, "rb") as handle:
+        raw = handle.read()
+    try:
+        parsed = parse_message(raw, max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+    except ParseError as error:
+        return Outcome(InboundStatus.FAILED, "unparseable", error=error.reason)
+    message.message_id = parsed.message_id[:255]
+    message.from_email = parsed.from_email[:254]
+    message.subject = parsed.subject[:255]
+    message.notes = list(parsed.errors)
+
+    if parsed.bounce:
+        return _bounce(parsed)
+    if parsed.auto_reply:
+        return Outcome(InboundStatus.IGNORED, "auto_reply")
+    if not parsed.from_email:
+        return Outcome(InboundStatus.FAILED, "no_sender", error="The message names no sender.")
+    if _is_our_address(parsed.from_email):
+        return Outcome(InboundStatus.IGNORED, "loop", error="Sent from one of our own addresses.")
+    if parsed.message_id:
+        seen = (
+            ThreadEntry.objects.filter(message_id=parsed.message_id)
+            .select_related("thread__ticket")
+            .first()
+        )
+        if seen is not None:
+            return Outcome(InboundStatus.PROCESSED, "duplicate", seen.thread.ticket, seen)
+
+    try:
+        sender = user_get_or_create_by_email(email=parsed.from_email, name=parsed.from_name)
+    except ValidationError:
+        return Outcome(
+            InboundStatus.FAILED, "bad_sender", error=f"Unusable sender {parsed.from_email!r}."
+        )
+    uploads = _uploads(parsed, message)
+    try:
+        with transaction.atomic():
+            return _thread_or_open(message, parsed, sender, uploads)
+    except (ValidationError, PermissionDenied) as error:
+        return Outcome(InboundStatus.FAILED, "refused", error=_describe(error))
+
+
+def _thread_or_open(
+    message: InboundMessage,
+    parsed: ParsedMessage,
+    sender: User,
+    uploads: list[ticket_services.AttachmentUpload],
+) -> Outcome:
+    body, body_format = _body(parsed)
+    matched, via_our_message = _match(parsed)
+    if matched is not None:
+        ticket = matched
+        if (
+            via_our_message
+            and permissions.is_agent(sender)
+            and permissions.can(sender, "ticket.reply", ticket)
+        ):
+            try:
+                entry = ticket_services.ticket_reply(
+                    ticket=ticket,
+                    by=sender,
+                    body=body,
+                    body_format=body_format,
+                    attachments=uploads,
+                    source=Source.EMAIL,
+                )
+                return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
+            except ValidationError:
+                pass  # an archived ticket: the mail opens a new one below
+        elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
+            try:
+                with transaction.atomic():
+                    entry = ticket_services.ticket_message_add(
+                        ticket=ticket,
+                        user=sender,
+                        body=body,
+                        body_format=body_format,
+                        attachments=uploads,
+                        source=Source.EMAIL,
+                        message_id=parsed.message_id,
+                        in_reply_to=parsed.in_reply_to,
+                        references=" ".join(parsed.references),
+                    )
+                return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
+            except ValidationError:
+                pass  # archived or deleted: the mail opens a new ticket below
+
+    mailbox = message.mailbox
+    collaborators: list[str] = []
+    if settings.HELPDESK_MAIL_CC_COLLABORATORS:
+        collaborators = [
+            address
+            for address in dict.fromkeys([*parsed.to, *parsed.cc])
+            if address and address != sender.email and not _is_our_address(address)
+        ][:20]
+    draft = ticket_services.TicketDraft(
+        subject=parsed.subject or "(no subject)",
+        body=body,
+        body_format=body_format,
+        user=sender,
+        name=parsed.from_name,
+        help_topic=mailbox.help_topic if mailbox else None,
+        department=mailbox.department if mailbox else None,
+        priority=mailbox.priority if mailbox else None,
+        source=Source.EMAIL,
+        attachments=uploads,
+        collaborators=collaborators,
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=" ".join(parsed.references),
+    )
+    ticket = ticket_services.ticket_open(draft=draft)
+    entry = ticket.thread.entries.order_by("pk").first()
+    return Outcome(InboundStatus.PROCESSED, "created", ticket, entry)
+
+
+def _match(parsed: ParsedMessage) -> tuple[Ticket | None, bool | None]:
+    """The ticket a mail answers, and how it was found: True when it quotes a Message-ID we
+    sent (unguessable: proof it answers our mail), False when it quotes one the customer
+    sent, None when only the subject token matched."""
+    ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i][:50]
+    if ids:
+        entries = (
+            ThreadEntry.objects.filter(message_id__in=ids)
+            .select_related("thread__ticket")
+            .order_by("-created_at", "-pk")
+        )
+        for entry in entries:
+            ours = entry.kind in (EntryKind.RESPONSE, EntryKind.NOTE)
+            return entry.thread.ticket, ours
+    token = re.search(settings.HELPDESK_MAIL_TICKET_TOKEN, parsed.subject or "")
+    if token:
+        ticket = Ticket.objects.filter(number=token.group(1)).first()
+        if ticket is not None:
+            return ticket, None
+    return None, None
+
+
+def _may_write_to(sender: User, ticket: Ticket, *, via_headers: bool) -> bool:
+    """Whether a mail from `sender` goes into `ticket` rather than opening a new one.
+
+    Quoting the thread's headers, anyone who may message the ticket (owner, collaborator,
+    sharing organization member) writes into it. With only the subject token, as osTicket
+    does, only the owner and collaborators do: a number is easy to guess."""
+    if permissions.is_agent(sender) or not permissions.can(sender, "ticket.message", ticket):
+        return False
+    if via_headers:
+        return True
+    return (
+        ticket.user_id == sender.pk
+        or Collaborator.objects.filter(ticket=ticket, user=sender).exists()
+    )
+
+
+def _bounce(parsed: ParsedMessage) -> Outcome:
+    """Record a delivery failure on the ticket whose mail bounced; never open a ticket."""
+    ids = [i for i in [parsed.bounce_message_id, parsed.in_reply_to, *parsed.references] if i]
+    entry = (
+        ThreadEntry.objects.filter(message_id__in=ids[:50]).select_related("thread__ticket").first()
+        if ids
+        else None
+    )
+    if entry is None:
+        return Outcome(InboundStatus.IGNORED, "bounce")
+    ticket = entry.thread.ticket
+    ticket_services.ticket_delivery_failed_record(
+        ticket=ticket, recipients=parsed.bounce_recipients, details=parsed.bounce_details
+    )
+    return Outcome(InboundStatus.IGNORED, "bounce", ticket, entry)
+
+
+def _is_our_address(address: str) -> bool:
+    address = address.lower()
+    if address == settings.DEFAULT_FROM_EMAIL.rpartition("<")[2].strip("> ").lower():
+        return True
+    return Mailbox.objects.filter(email=address).exists()
+
+
+def _body(parsed: ParsedMessage) -> tuple[str, str]:
+    if parsed.body_html:
+        return parsed.body_html, BodyFormat.HTML
+    return parsed.body_text, BodyFormat.TEXT
+
+
+def _uploads(
+    parsed: ParsedMessage, message: InboundMessage
+) -> list[ticket_services.AttachmentUpload]:
+    """The attachments we keep. One too large or a fake image is left out and noted, rather
+    than losing the whole mail (the raw message still holds it)."""
+    uploads = []
+    for attachment in parsed.attachments:
+        name = files.clean_filename(attachment.filename)
+        content_type = files.guess_content_type(name, attachment.content_type)
+        if attachment.size > settings.HELPDESK_MAX_ATTACHMENT_SIZE:
+            message.notes.append(f"Attachment {name} left out: larger than the limit.")
+            continue
+        try:
+            files.check_image(name, content_type, attachment.content)
+        except ValidationError:
+            message.notes.append(f"Attachment {name} left out: not a valid image.")
+            continue
+        uploads.append(
+            ticket_services.AttachmentUpload(
+                name=name,
+                content=attachment.content,
+                content_type=content_type,
+                is_inline=attachment.inline,
+                content_id=attachment.content_id,
+            )
+        )
+    return uploads
+
+
+def _describe(error: ValidationError | PermissionDenied) -> str:
+    if isinstance(error, ValidationError) and hasattr(error, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+    return str(error)

@@ -1,0 +1,375 @@
+"""Mail in: from raw bytes to tickets and messages, once and only once."""
+
+import os
+import subprocess
+import sys
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+
+import pytest
+
+from mailgate import services
+from mailgate.models import InboundMessage, InboundStatus, Mailbox
+from tests.accounts.factories import UserFactory, agent_user
+from tests.routing.factories import DepartmentFactory
+from tests.tickets.factories import closed_status, open_ticket, status
+from tickets import services as ticket_services
+from tickets.models import EntryKind, EventAction, StatusState, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mailbox():
+    return Mailbox.objects.create(
+        name="Support", email="support@helpdesk.example", department=DepartmentFactory(name="Mail")
+    )
+
+
+def mail(
+    *,
+    sender="Wile E. <wile@acme.example>",
+    to="support@helpdesk.example",
+    subject="Rocket skates broken",
+    body="They go left.",
+    **headers,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = headers.pop("message_id", make_msgid(domain="acme.example"))
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message.as_bytes()
+
+
+def deliver(raw: bytes, mailbox: Mailbox | None = None) -> InboundMessage:
+    message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    return services.inbound_process(message=message)
+
+
+def test_a_new_mail_opens_a_ticket(mailbox):
+    raw = mail(Cc="Road Runner <rr@acme.example>, support@helpdesk.example")
+    message = deliver(raw, mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.PROCESSED, "created")
+    ticket = message.ticket
+    assert ticket.subject == "Rocket skates broken"
+    assert ticket.source == "email"
+    assert ticket.department == mailbox.department
+    assert ticket.user.email == "wile@acme.example" and ticket.user.name == "Wile E."
+    assert not ticket.user.has_usable_password()
+    entry = ticket.thread.entries.get()
+    assert "They go left." in entry.body
+    assert entry.message_id == message.message_id
+    # Copied addresses follow the ticket; our own address does not.
+    assert [c.user.email for c in ticket.collaborators.all()] == ["rr@acme.example"]
+
+
+def test_the_same_mail_twice_makes_one_ticket(mailbox):
+    raw = mail()
+    first = deliver(raw, mailbox)
+    again, is_new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    assert not is_new and again.pk == first.pk
+    services.inbound_process(message=again)
+    assert Ticket.objects.count() == 1
+    assert InboundMessage.objects.count() == 1
+
+
+def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
+    sales = Mailbox.objects.create(name="Sales", email="sales@helpdesk.example")
+    raw = mail(Cc="sales@helpdesk.example")
+    deliver(raw, mailbox)
+    second = deliver(raw, sales)
+    assert second.outcome == "duplicate"
+    assert Ticket.objects.count() == 1
+
+
+def test_a_crash_midway_loses_nothing_and_the_retry_makes_one_ticket(mailbox, monkeypatch):
+    raw = mail()
+    message, _ = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    real_open = ticket_services.ticket_open
+
+    def crash_after_writing(**kwargs):
+        real_open(**kwargs)  # the ticket rows are written, then the process dies
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(ticket_services, "ticket_open", crash_after_writing)
+    with pytest.raises(RuntimeError):
+        services.inbound_process(message=message)
+    message.refresh_from_db()
+    assert message.status == InboundStatus.FAILED
+    assert "worker killed" in message.error
+    assert not Ticket.objects.exists()  # rolled back with the failure
+
+    monkeypatch.setattr(ticket_services, "ticket_open", real_open)
+    services.inbound_process(message=message)
+    message.refresh_from_db()
+    assert message.status == InboundStatus.PROCESSED
+    assert Ticket.objects.count() == 1
+
+
+def test_a_reply_to_our_response_threads_and_reopens(mailbox):
+    opened = deliver(mail(), mailbox).ticket
+    agent = agent_user(department=opened.department)
+    response = ticket_services.ticket_reply(
+        ticket=opened, by=agent, body="Try the brakes.", status=closed_status()
+    )
+    reply = deliver(
+        mail(
+            subject="Re: Rocket skates broken", body="No brakes!", In_Reply_To=response.message_id
+        ),
+        mailbox,
+    )
+    assert reply.outcome == "message" and reply.ticket == opened
+    opened.refresh_from_db()
+    assert opened.status.state == StatusState.OPEN
+    assert reply.entry.kind == EntryKind.MESSAGE
+    assert Ticket.objects.count() == 1
+
+
+def test_the_owner_threads_by_the_subject_token(mailbox):
+    ticket = deliver(mail(), mailbox).ticket
+    follow_up = deliver(mail(subject=f"Re: [#{ticket.number}] skates", body="Any news?"), mailbox)
+    assert follow_up.outcome == "message" and follow_up.ticket == ticket
+
+
+def test_a_stranger_using_the_token_opens_a_new_ticket(mailbox):
+    ticket = deliver(mail(), mailbox).ticket
+    spoof = deliver(
+        mail(sender="mallory@evil.example", subject=f"Re: [#{ticket.number}]", body="Close it"),
+        mailbox,
+    )
+    assert spoof.outcome == "created" and spoof.ticket != ticket
+    assert ticket.thread.entries.count() == 1
+
+
+def test_a_stranger_quoting_the_thread_opens_a_new_ticket(mailbox):
+    first = deliver(mail(), mailbox)
+    spoof = deliver(
+        mail(sender="mallory@evil.example", subject="Re: x", In_Reply_To=first.message_id),
+        mailbox,
+    )
+    assert spoof.ticket != first.ticket
+
+
+def test_an_agent_answering_our_mail_posts_a_response(mailbox):
+    ticket = deliver(mail(), mailbox).ticket
+    agent = agent_user(department=ticket.department, user__email="sam@helpdesk.example")
+    note = ticket_services.ticket_note_add(ticket=ticket, by=agent, body="Who takes this?")
+    note.message_id = make_msgid(domain="helpdesk.example")  # as an alert would carry
+    note.save()
+    answer = deliver(
+        mail(
+            sender="sam@helpdesk.example",
+            subject="Re: alert",
+            body="Refund sent.",
+            In_Reply_To=note.message_id,
+        ),
+        mailbox,
+    )
+    assert answer.outcome == "response"
+    assert answer.entry.kind == EntryKind.RESPONSE and answer.entry.author == agent
+
+
+def test_an_agent_address_with_only_the_token_does_not_answer_customers(mailbox):
+    ticket = deliver(mail(), mailbox).ticket
+    agent_user(department=ticket.department, user__email="sam@helpdesk.example")
+    forged = deliver(
+        mail(sender="sam@helpdesk.example", subject=f"Re: [#{ticket.number}]", body="Pay me"),
+        mailbox,
+    )
+    assert forged.outcome == "created"
+    assert not ticket.thread.entries.filter(kind=EntryKind.RESPONSE).exists()
+
+
+def test_a_message_to_an_archived_ticket_opens_a_new_one(mailbox):
+    first = deliver(mail(), mailbox)
+    agent = agent_user(department=first.ticket.department)
+    ticket_services.ticket_status_set(ticket=first.ticket, by=agent, status=status("Archived"))
+    late = deliver(mail(subject=f"[#{first.ticket.number}] again"), mailbox)
+    assert late.outcome == "created" and late.ticket != first.ticket
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"Auto_Submitted": "auto-replied"},
+        {"X_Autoreply": "yes"},
+        {"Precedence": "bulk"},
+    ],
+)
+def test_auto_replies_never_open_tickets(mailbox, header):
+    message = deliver(mail(subject="Out of office", **header), mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.IGNORED, "auto_reply")
+    assert not Ticket.objects.exists()
+
+
+def test_mail_from_our_own_address_is_a_loop(mailbox):
+    message = deliver(mail(sender="support@helpdesk.example"), mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.IGNORED, "loop")
+    assert not Ticket.objects.exists()
+
+
+def test_a_bounce_of_our_mail_is_recorded_on_the_ticket(mailbox):
+    ticket = open_ticket(email="gone@acme.example")
+    agent = agent_user(department=ticket.department)
+    response = ticket_services.ticket_reply(ticket=ticket, by=agent, body="Hello")
+    report = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.helpdesk.example>\r\n"
+        "To: support@helpdesk.example\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+        "--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.helpdesk.example\r\n\r\n"
+        "Final-Recipient: rfc822; gone@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: support@helpdesk.example\r\nTo: gone@acme.example\r\n"
+        f"Message-ID: {response.message_id}\r\nSubject: Re: Printer\r\n"
+        "--B--\r\n"
+    ).encode()
+    message = deliver(report, mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.IGNORED, "bounce")
+    event = ticket.thread.events.get(action=EventAction.DELIVERY_FAILED)
+    assert event.data["recipients"] == ["gone@acme.example"]
+    assert Ticket.objects.count() == 1
+
+
+def test_garbage_is_kept_as_failed_with_its_reason(mailbox):
+    message = deliver(b"\x00\x01 not a mail", mailbox)
+    assert message.status == InboundStatus.FAILED
+    assert message.error
+    assert not Ticket.objects.exists()
+
+
+def test_an_oversized_mail_is_kept_with_a_clear_reason(mailbox, settings):
+    settings.HELPDESK_MAIL_MAX_SIZE = 200
+    message = deliver(mail(body="x" * 1000), mailbox)
+    assert message.status == InboundStatus.FAILED
+    assert "limit" in message.error
+    assert message.size > 200
+
+
+def test_a_bad_attachment_is_left_out_and_the_mail_kept(mailbox):
+    envelope = EmailMessage()
+    envelope["From"] = "wile@acme.example"
+    envelope["To"] = "support@helpdesk.example"
+    envelope["Subject"] = "Screenshot"
+    envelope.set_content("See attached.")
+    envelope.add_attachment(
+        b"<svg onload=alert(1)>", maintype="image", subtype="png", filename="s.png"
+    )
+    envelope.add_attachment(
+        b"%PDF-1.4 fine", maintype="application", subtype="pdf", filename="a.pdf"
+    )
+    message = deliver(envelope.as_bytes(), mailbox)
+    assert message.outcome == "created"
+    names = [a.name for a in message.ticket.thread.entries.get().attachments.all()]
+    assert names == ["a.pdf"]
+    assert any("s.png" in note for note in message.notes)
+
+
+def test_a_customer_reply_from_another_member_of_a_sharing_organization_threads(mailbox):
+    from tests.accounts.factories import OrganizationFactory
+
+    org = OrganizationFactory(share_tickets=True, domains=["acme.example"])
+    first = deliver(mail(), mailbox)
+    assert first.ticket.organization == org
+    colleague = deliver(
+        mail(sender="coyote@acme.example", subject="Re: skates", In_Reply_To=first.message_id),
+        mailbox,
+    )
+    assert colleague.outcome == "message" and colleague.ticket == first.ticket
+    assert UserFactory  # factories stay importable for the shared fixtures
+
+
+class TestPipe:
+    """`manage.py mailgate pipe` as the mail server runs it: exit codes are its contract."""
+
+    def run(self, raw: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+        from django.db import connection
+
+        environment = {
+            "PATH": os.environ["PATH"],
+            "ENV_FILE": os.devnull,
+            "DEBUG": "true",
+            "DJANGO_SETTINGS_MODULE": "helpdesk.settings.base",
+            "DATABASE_URL": database_url(connection),
+            "MEDIA_ROOT": str(self.media),
+        }
+        return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+            [sys.executable, "manage.py", "mailgate", "pipe", *args],
+            input=raw,
+            cwd=Path(__file__).resolve().parents[2],
+            env=environment,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+
+    @pytest.fixture(autouse=True)
+    def media(self, tmp_path):
+        self.media = tmp_path
+
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+    def test_a_piped_mail_opens_one_ticket_however_often_it_is_delivered(self, mailbox):
+        raw = mail(to="Support <support@helpdesk.example>")
+        first = self.run(raw)
+        assert first.returncode == 0, first.stderr.decode()
+        assert b"created" in first.stdout
+        second = self.run(raw)
+        assert second.returncode == 0, second.stderr.decode()
+        assert Ticket.objects.count() == 1
+        stored = InboundMessage.objects.get()
+        assert stored.mailbox == mailbox  # found from the recipient
+        assert stored.ticket.department == mailbox.department
+
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+    def test_garbage_exits_65_and_is_kept(self):
+        result = self.run(b"\x00\x01\x02 this is not mail")
+        assert result.returncode == 65, result.stderr.decode()
+        assert InboundMessage.objects.get().status == InboundStatus.FAILED
+
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+    def test_an_unknown_mailbox_asks_the_mail_server_to_retry(self):
+        result = self.run(mail(), "--mailbox", "Nope")
+        assert result.returncode == 75
+        assert not InboundMessage.objects.exists()
+
+    @pytest.mark.django_db(transaction=True, serialized_rollback=True)
+    def test_an_auto_reply_is_accepted_and_ignored(self):
+        result = self.run(mail(Auto_Submitted="auto-replied"))
+        assert result.returncode == 0
+        assert not Ticket.objects.exists()
+
+
+def database_url(connection) -> str:
+    """The test database as a DATABASE_URL, for a subprocess."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    scheme = {"postgresql": "postgres", "mysql": "mysql"}[connection.vendor]
+    auth = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    return (
+        f"{scheme}://{auth}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT']}/{settings['NAME']}"
+    )
+
+
+def test_retry_processes_failed_messages_again(mailbox, monkeypatch):
+    from django.core.management import call_command
+
+    message, _ = services.inbound_receive(raw=mail(), mailbox=mailbox, channel="pipe")
+    real_open = ticket_services.ticket_open
+    monkeypatch.setattr(ticket_services, "ticket_open", lambda **kw: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        services.inbound_process(message=message)
+    monkeypatch.setattr(ticket_services, "ticket_open", real_open)
+    call_command("mailgate", "retry", "--all-failed")
+    message.refresh_from_db()
+    assert message.status == InboundStatus.PROCESSED
+    assert Ticket.objects.count() == 1
