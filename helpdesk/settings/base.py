@@ -200,6 +200,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.sessions_purge_task",
         "schedule": 24 * 60 * 60,
     },
+    # Mail in: every MAIL_FETCH_INTERVAL seconds (5 minutes, osTicket's default fetch
+    # frequency: quick enough for email support, light on the mail server). A run that
+    # outlasts the interval is harmless (one fetch per mailbox at a time), and a run still
+    # queued when the next one is due is dropped instead of piling up behind a busy worker.
+    "mailboxes-fetch": {
+        "task": "mailgate.tasks.mailboxes_fetch_task",
+        "schedule": env.int("MAIL_FETCH_INTERVAL", default=300),
+        "options": {"expires": env.int("MAIL_FETCH_INTERVAL", default=300)},
+    },
 }
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -254,3 +263,12 @@ HELPDESK_MAIL_TICKET_TOKEN = env.str(
 )
 # Addresses copied on a customer's new ticket mail become its collaborators.
 HELPDESK_MAIL_CC_COLLABORATORS = env.bool("MAIL_CC_COLLABORATORS", default=True)
+
+# --- Mail fetching ---
+# How often the IMAP/POP3 mailboxes are fetched, in seconds (the beat entry above uses it).
+HELPDESK_MAIL_FETCH_INTERVAL = env.int("MAIL_FETCH_INTERVAL", default=300)
+# Seconds to wait for a mail server (connecting and each answer) before the fetch fails.
+HELPDESK_MAIL_FETCH_TIMEOUT = env.int("MAIL_FETCH_TIMEOUT", default=30)
+# A PEM file of extra certificates to trust for IMAP/POP3 over TLS (a private CA or a
+# self-signed server). Certificates and host names are always verified.
+HELPDESK_MAIL_CA_FILE = env.str("MAIL_CA_FILE", default="")

@@ -1,6 +1,7 @@
 """Mail gateway commands.
 
     python manage.py mailgate parse FILE [FILE ...] [--json] [--max-size BYTES]
+    python manage.py mailgate fetch [--mailbox NAME]
     python manage.py mailgate pipe [--mailbox NAME] < message.eml
     python manage.py mailgate retry [ID ...] [--all-failed]
 
@@ -16,6 +17,9 @@ message before anything else, then processes it, and exits 0 when the message wa
 or deliberately ignored (auto-replies, bounces, loops; or kept as failed for an admin), 65
 when it is not a parseable email, and 75 (EX_TEMPFAIL) when the help desk could not take it
 now, so the mail server tries again later; a message delivered twice is processed once.
+
+`fetch` fetches every active IMAP/POP3 mailbox now (or one, active or not, by name), one
+line per mailbox; it exits 1 when a mailbox could not be fetched.
 
 `retry` processes stored messages again that failed, by id or all of them.
 """
@@ -65,6 +69,12 @@ class Command(BaseCommand):
             "--max-size", type=int, metavar="BYTES", help="refuse messages larger than this"
         )
 
+        fetch = subcommands.add_parser(
+            "fetch",
+            help="fetch mail from the IMAP/POP3 mailboxes now",
+            description="Fetch every active mailbox, or the one named.",
+        )
+        fetch.add_argument("--mailbox", metavar="NAME", help="fetch only this mailbox")
         pipe = subcommands.add_parser(
             "pipe",
             help="take one message from the mail server on standard input",
@@ -84,10 +94,20 @@ class Command(BaseCommand):
     def handle(self, *args: Any, subcommand: str, **options: Any) -> None:
         handlers = {
             "parse": self.handle_parse,
+            "fetch": self.handle_fetch,
             "pipe": self.handle_pipe,
             "retry": self.handle_retry,
         }
         handlers[subcommand](**options)
+
+    # fetch
+
+    def handle_fetch(self, *, mailbox: str | None, **options: Any) -> None:
+        from mailgate.fetching import fetch_command
+
+        code = fetch_command(mailbox_name=mailbox, stdout=self.stdout)
+        if code:
+            raise CommandError("a mailbox could not be fetched", returncode=code)
 
     # pipe
 
