@@ -146,6 +146,17 @@ class Ticket(TimeStampedModel):
         verbose_name=_("assigned team"),
     )
     source = models.CharField(_("source"), max_length=8, choices=Source, default=Source.WEB)
+    # CTI classification: the item, with its type and category copied beside it so queues
+    # filter by category without a join. Set only through `ticket_cti_set` and `ticket_open`.
+    cti_category = models.ForeignKey(
+        "routing.Category", models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    cti_type = models.ForeignKey(
+        "routing.CtiType", models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    cti_item = models.ForeignKey(
+        "routing.CtiItem", models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     is_overdue = models.BooleanField(_("overdue"), default=False)
     is_answered = models.BooleanField(_("answered"), default=False)
@@ -178,6 +189,8 @@ class Ticket(TimeStampedModel):
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             # "My teams" queue.
             models.Index(fields=["team", "status"], name="ticket_team_status"),
+            # Queues filtered by CTI category.
+            models.Index(fields=["cti_category", "status"], name="ticket_cti_status"),
             # A customer's tickets in the portal, newest first.
             models.Index(fields=["user", "created_at"], name="ticket_user_created"),
             # An organization's shared tickets in the portal.
@@ -282,6 +295,7 @@ class EventAction(models.TextChoices):
     COLLAB_ADDED = "collab_added", _("Collaborator added")
     COLLAB_REMOVED = "collab_removed", _("Collaborator removed")
     DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
+    CTI = "cti", _("Reclassified")
 
 
 class ThreadEvent(models.Model):

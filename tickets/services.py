@@ -28,8 +28,10 @@ from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.lib import files
-from routing.models import Department, HelpTopic, Team
-from routing.services import draft_route
+from routing.assignment import assignment_refusal, auto_assignee, reopen_assignee
+from routing.filters import FilterResult, result_summary
+from routing.models import CtiItem, Department, HelpTopic, Team
+from routing.services import draft_route, sender_banned
 
 from .models import (
     Attachment,
@@ -88,6 +90,19 @@ class TicketDraft:
     in_reply_to: str = ""
     references: str = ""
     headers: dict[str, Any] = field(default_factory=dict)
+    # What filters match on besides the above (the mail gateway fills them).
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    reply_to: str = ""
+    # Set by an agent opening the ticket, or by filters and the help topic.
+    assignee: User | None = None
+    team: Team | None = None
+    status: TicketStatus | None = None
+    cti_item: CtiItem | None = None
+    # False: no new-ticket auto-response (filters, the topic and the department may also
+    # turn it off); `draft_route` leaves the decision here for the notifications.
+    auto_respond: bool = True
+    routing: FilterResult | None = None  # what the filters decided (set by draft_route)
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -234,6 +249,16 @@ def _status_apply(
         ticket.reopened_at, ticket.closed_at, ticket.closed_by = now, None, None
         fields += ["reopened_at", "closed_at", "closed_by"]
         action = EventAction.REOPENED
+        # Back to its agent (or the last to reply) when available, unless the department
+        # disables that: then, or when they are away, the ticket is unassigned.
+        assignee = reopen_assignee(ticket)
+        if assignee != ticket.assignee:
+            if ticket.assignee is not None:
+                data["released"] = ticket.assignee.get_full_name()
+            if assignee is not None:
+                data["assigned"] = assignee.get_full_name()
+            ticket.assignee = assignee
+            fields.append("assignee")
     else:
         action = EventAction.STATUS
     event_record(ticket=ticket, action=action, actor=by, data=data)
@@ -293,34 +318,128 @@ def _ticket_insert(ticket: Ticket) -> None:
     raise IntegrityError("No free ticket number found; widen TICKET_NUMBER_FORMAT.")
 
 
+def _check_sender(draft: TicketDraft) -> None:
+    address = draft.user.email if draft.user is not None else draft.email
+    ban = sender_banned(address)
+    if ban is not None:
+        raise ValidationError(
+            {
+                "email": _("%(address)s is banned from opening tickets.")
+                % {"address": address.strip().lower()}
+            }
+        )
+
+
+def _check_routed(draft: TicketDraft, *, by: User | None, by_agent: bool, asked: dict) -> None:
+    """Validate what routing produced, and what the caller asked for beyond a customer's
+    reach: an assignee, a team or a status needs an agent with the rights to set them."""
+    department = draft.department
+    if by_agent:
+        _require(by, "ticket.create", department)
+        if asked["assignee"] is not None or asked["team"] is not None:
+            _require(by, "ticket.assign", department)
+        if asked["status"] is not None:
+            _require_any(by, permissions_to_enter(asked["status"]), department)
+    elif any(value is not None for value in asked.values()):
+        raise PermissionDenied(_("Only agents assign tickets or set their status."))
+    errors: dict[str, str] = {}
+    if draft.status is not None and draft.status.state not in (
+        StatusState.OPEN,
+        StatusState.CLOSED,
+    ):
+        errors["status"] = _("A new ticket is open or closed.")
+    if draft.cti_item is not None and not draft.cti_item.is_usable:
+        errors["cti_item"] = _("This classification is archived.")
+    if asked["assignee"] is not None:
+        refusal = assignment_refusal(asked["assignee"], department)
+        if refusal:
+            errors["assignee"] = refusal
+    if asked["team"] is not None and not asked["team"].is_active:
+        errors["team"] = _("This team is not active.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _routed_assignment(
+    draft: TicketDraft, *, asked: dict
+) -> tuple[User | None, Team | None, str, str]:
+    """The agent and team routing assigns, who decided ("agent" for the caller, "filter X",
+    "help topic Y", or "" for nobody), and why a proposed one was dropped (a filter's or
+    topic's agent the department does not accept, an archived team)."""
+    if asked["assignee"] is not None or asked["team"] is not None:
+        return asked["assignee"], asked["team"], "agent", ""
+    routing = draft.routing
+    if routing is not None and (routing.assignee is not None or routing.team is not None):
+        origin = _("filter %s") % routing.set_by.get("assignee", routing.set_by.get("team"))
+    elif draft.assignee is not None or draft.team is not None:
+        origin = _("help topic %s") % draft.help_topic
+    else:
+        return None, None, "", ""
+    agent, team, dropped = draft.assignee, draft.team, []
+    if agent is not None:
+        refusal = assignment_refusal(agent, draft.department)
+        if refusal:
+            agent = None
+            dropped.append(refusal)
+    if team is not None and not team.is_active:
+        dropped.append(_("The team %s is not active.") % team)
+        team = None
+    return agent, team, origin, " ".join(dropped)
+
+
 @transaction.atomic
 def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     """Open a ticket from a draft, on any channel.
 
     `by` is None for public channels and the customer themselves in the portal; an agent
-    opening on a customer's behalf needs `ticket.create` in the department it lands in."""
+    opening on a customer's behalf needs `ticket.create` in the department it lands in (and
+    `ticket.assign` to assign it). Banned senders are refused (`ValidationError` on
+    `email`); a filter that rejects the draft raises `routing.filters.DraftRejected` before
+    anything is written. Without an agent or team from the caller, a filter or the help
+    topic, the department's auto-assignment picks one; the event says why."""
     by_agent = by is not None and permissions.is_agent(by)
     _check_draft(draft, customer_channel=not by_agent)
+    _check_sender(draft)
+    asked = {"assignee": draft.assignee, "team": draft.team, "status": draft.status}
+    draft = draft_route(draft)
     owner = draft.user or user_get_or_create_by_email(email=draft.email, name=draft.name)
     if by is not None and not by_agent and by != owner:
         raise PermissionDenied(_("Customers open tickets for themselves only."))
-    draft = draft_route(draft)
-    if by_agent:
-        _require(by, "ticket.create", draft.department)
+    _check_routed(draft, by=by, by_agent=by_agent, asked=asked)
+    agent, team, origin, dropped = _routed_assignment(draft, asked=asked)
+    status = draft.status or status_default(StatusState.OPEN)
+    reason, unassigned = " ".join(p for p in (origin, dropped) if p and p != "agent"), ""
+    if agent is None and team is None and status.state == StatusState.OPEN:
+        # Before the insert: the insert's foreign-key check share-locks the department row,
+        # and two openers each holding that while waiting for auto-assignment's exclusive
+        # lock on it would deadlock (InnoDB does).
+        agent, auto_reason = auto_assignee(draft.department)
+        if agent is None:
+            unassigned = " ".join(p for p in (dropped, auto_reason) if p)
+        else:
+            reason = " ".join(p for p in (auto_reason, dropped) if p)
 
     now = timezone.now()
+    item = draft.cti_item
     ticket = Ticket(
         subject=draft.subject,
         user=owner,
         organization_id=owner.organization_id,
         department=draft.department,
         help_topic=draft.help_topic,
-        status=status_default(StatusState.OPEN),
+        status=status,
         priority=draft.priority or _priority_default(),
         source=draft.source,
+        assignee=agent,
+        team=team,
+        cti_item=item,
+        cti_type=item.type if item else None,
+        cti_category=item.type.category if item else None,
         last_message_at=now,
         created_at=now,
     )
+    if status.state == StatusState.CLOSED:
+        ticket.closed_at = now
     _ticket_insert(ticket)
     Thread.objects.create(ticket=ticket)
     entry = _entry_add(
@@ -337,17 +456,36 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         references=draft.references,
         headers=draft.headers,
     )
-    event_record(
-        ticket=ticket,
-        action=EventAction.CREATED,
-        actor=by or owner,
-        data={
-            "source": draft.source,
-            "department": ticket.department.name,
-            "help_topic": _name(ticket.help_topic),
-            "priority": ticket.priority.name,
-        },
-    )
+    created: dict[str, Any] = {
+        "source": draft.source,
+        "department": ticket.department.name,
+        "help_topic": _name(ticket.help_topic),
+        "priority": ticket.priority.name,
+        "auto_respond": draft.auto_respond,
+    }
+    if status.state != StatusState.OPEN or not status.is_default:
+        created["status"] = status.name
+    if item is not None:
+        created["cti"] = item.full_name
+    if draft.routing is not None and draft.routing.matched:
+        created.update(result_summary(draft.routing))
+    if unassigned:
+        created["unassigned"] = unassigned
+    event_record(ticket=ticket, action=EventAction.CREATED, actor=by or owner, data=created)
+    if ticket.assignee_id is not None or ticket.team_id is not None:
+        event_record(
+            ticket=ticket,
+            action=EventAction.ASSIGNED,
+            actor=by if origin == "agent" else None,
+            data={
+                "agent_id": ticket.assignee_id,
+                "agent": ticket.assignee.get_full_name() if ticket.assignee else None,
+                "team_id": ticket.team_id,
+                "team": _name(ticket.team),
+                "comment": "",
+                "reason": reason,
+            },
+        )
     for address in draft.collaborators:
         collaborator = user_get_or_create_by_email(email=address)
         if collaborator != owner:
@@ -453,8 +591,9 @@ def ticket_reply(
         fields.append("first_response_at")
     if (
         settings.HELPDESK_AUTO_CLAIM_ON_REPLY
+        and not ticket.department.disable_claim_on_reply
         and ticket.assignee_id is None
-        and permissions.can_be_assigned(by, ticket.department_id)
+        and assignment_refusal(by, ticket.department) is None
     ):
         ticket.assignee = by
         fields.append("assignee")
@@ -509,21 +648,18 @@ def ticket_assign(
     team: Team | None = None,
     comment: str = "",
 ) -> Ticket:
-    """Assign to an agent, a team, or both. The agent must be active and have access to the
-    ticket's department; the team must be active."""
+    """Assign to an agent, a team, or both. The agent must be an active agent the ticket's
+    department accepts (`routing.assignment`: members, primary members or anyone); the team
+    must be active."""
     if agent is None and team is None:
         raise ValidationError({"agent": _("Choose an agent or a team.")})
     _lock(ticket)
     _require(by, "ticket.assign", ticket)
     fields = ["updated_at"]
     if agent is not None:
-        if not permissions.can_be_assigned(agent, ticket.department_id):
-            raise ValidationError(
-                {
-                    "agent": _("%(agent)s cannot work on tickets of %(department)s.")
-                    % {"agent": agent.get_full_name(), "department": ticket.department}
-                }
-            )
+        refusal = assignment_refusal(agent, ticket.department)
+        if refusal:
+            raise ValidationError({"agent": refusal})
         ticket.assignee = agent
         fields.append("assignee")
     if team is not None:
@@ -556,8 +692,9 @@ def ticket_claim(*, ticket: Ticket, by: User) -> Ticket:
         raise ValidationError(
             {"agent": _("Already assigned to %s.") % ticket.assignee.get_full_name()}
         )
-    if not permissions.can_be_assigned(by, ticket.department_id):
-        raise ValidationError({"agent": _("You do not work in this ticket's department.")})
+    refusal = assignment_refusal(by, ticket.department)
+    if refusal:
+        raise ValidationError({"agent": refusal})
     ticket.assignee = by
     ticket.save(update_fields=["assignee", "updated_at"])
     event_record(
@@ -598,8 +735,9 @@ def ticket_transfer(
     *, ticket: Ticket, by: User, department: Department, comment: str = ""
 ) -> Ticket:
     """Move a ticket to another department. A closed ticket reopens (an archived one stays
-    archived, a deleted one cannot move); the assigned agent is released when they have no
-    access to the new department."""
+    archived, a deleted one cannot move); the assigned agent is released when the new
+    department does not accept them (see `routing.assignment`). The team and the CTI
+    classification stay."""
     _lock(ticket)
     _require(by, "ticket.transfer", ticket)
     if ticket.status.state == StatusState.DELETED:
@@ -618,8 +756,9 @@ def ticket_transfer(
         "to": department.name,
         "comment": comment,
     }
-    if ticket.assignee_id is not None and not permissions.can_be_assigned(
-        ticket.assignee, department.pk
+    if (
+        ticket.assignee_id is not None
+        and assignment_refusal(ticket.assignee, department) is not None
     ):
         data["released"] = ticket.assignee.get_full_name()
         ticket.assignee = None
@@ -741,6 +880,40 @@ def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | N
         action=EventAction.EDITED,
         actor=by,
         data={"field": "help_topic", "from": _name(previous), "to": _name(help_topic)},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_cti_set(*, ticket: Ticket, by: User, item: CtiItem | None) -> Ticket:
+    """Classify (or reroute, or unclassify with None) a ticket under a CTI item; its type
+    and category come with it. Archived levels are refused."""
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    if item is not None and not item.is_usable:
+        raise ValidationError({"cti_item": _("This classification is archived.")})
+    if item is not None and item.pk == ticket.cti_item_id:
+        raise ValidationError({"cti_item": _("The ticket is already classified so.")})
+    if item is None and ticket.cti_item_id is None:
+        raise ValidationError({"cti_item": _("The ticket is not classified.")})
+    previous = ticket.cti_item
+    ticket.cti_item = item
+    ticket.cti_type = item.type if item else None
+    ticket.cti_category = item.type.category if item else None
+    ticket.save(update_fields=["cti_category", "cti_type", "cti_item", "updated_at"])
+    old = previous.full_name if previous else _("Unclassified")
+    new = item.full_name if item else _("Unclassified")
+    event_record(
+        ticket=ticket,
+        action=EventAction.CTI,
+        actor=by,
+        data={
+            "from_id": previous.pk if previous else None,
+            "from": previous.full_name if previous else None,
+            "to_id": item.pk if item else None,
+            "to": item.full_name if item else None,
+            "text": f"{old} → {new}",
+        },
     )
     return ticket
 
