@@ -22,6 +22,8 @@ from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.lib import files
+from routing.filters import DraftRejected
+from routing.services import sender_banned
 from tickets import services as ticket_services
 from tickets.models import BodyFormat, Collaborator, EntryKind, Source, ThreadEntry, Ticket
 
@@ -142,6 +144,8 @@ def _process(message: InboundMessage) -> Outcome:
         return Outcome(InboundStatus.FAILED, "no_sender", error="The message names no sender.")
     if _is_our_address(parsed.from_email):
         return Outcome(InboundStatus.IGNORED, "loop", error="Sent from one of our own addresses.")
+    if sender_banned(parsed.from_email) is not None:
+        return Outcome(InboundStatus.IGNORED, "banned", error="The sender is banned.")
     if parsed.message_id:
         seen = (
             ThreadEntry.objects.filter(message_id=parsed.message_id)
@@ -161,6 +165,9 @@ def _process(message: InboundMessage) -> Outcome:
     try:
         with transaction.atomic():
             return _thread_or_open(message, parsed, sender, uploads)
+    except DraftRejected as rejection:
+        # Nothing but this stored raw message and its outcome is kept; the sender hears nothing.
+        return Outcome(InboundStatus.IGNORED, "rejected", error=str(rejection))
     except (ValidationError, PermissionDenied) as error:
         return Outcome(InboundStatus.FAILED, "refused", error=_describe(error))
 
@@ -233,6 +240,10 @@ def _thread_or_open(
         message_id=parsed.message_id,
         in_reply_to=parsed.in_reply_to,
         references=" ".join(parsed.references),
+        headers=_headers(parsed),
+        to=list(parsed.to),
+        cc=list(parsed.cc),
+        reply_to=parsed.reply_to[0] if parsed.reply_to else "",
     )
     ticket = ticket_services.ticket_open(draft=draft)
     entry = ticket.thread.entries.order_by("pk").first()
@@ -299,6 +310,15 @@ def _is_our_address(address: str) -> bool:
     if address == settings.DEFAULT_FROM_EMAIL.rpartition("<")[2].strip("> ").lower():
         return True
     return Mailbox.objects.filter(email=address).exists()
+
+
+def _headers(parsed: ParsedMessage) -> dict[str, list[str]]:
+    """Every header by lower-case name, for filter rules on "any header" (kept on the entry,
+    as osTicket keeps them); the parser already bounds their number and length."""
+    headers: dict[str, list[str]] = {}
+    for name, value in parsed.raw_headers:
+        headers.setdefault(name.lower(), []).append(value)
+    return headers
 
 
 def _body(parsed: ParsedMessage) -> tuple[str, str]:

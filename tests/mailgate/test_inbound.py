@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from accounts.models import User
 from mailgate import services
 from mailgate.models import InboundMessage, InboundStatus, Mailbox
 from tests.accounts.factories import UserFactory, agent_user
@@ -373,3 +374,35 @@ def test_retry_processes_failed_messages_again(mailbox, monkeypatch):
     message.refresh_from_db()
     assert message.status == InboundStatus.PROCESSED
     assert Ticket.objects.count() == 1
+
+
+def test_a_banned_sender_gets_no_ticket(mailbox):
+    from routing.models import BannedAddress
+
+    BannedAddress.objects.create(address="acme.example", reason="Spam run")
+    message = deliver(mail(), mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.IGNORED, "banned")
+    assert not Ticket.objects.exists()
+    assert not User.objects.filter(email="wile@acme.example").exists()
+
+
+def test_a_rejecting_filter_keeps_only_the_raw_mail(mailbox):
+    from tests.routing.factories import FilterFactory
+
+    FilterFactory(name="No lottery", reject=True, rules=[("subject", "contains", "lottery")])
+    message = deliver(mail(subject="You won the LOTTERY"), mailbox)
+    assert (message.status, message.outcome) == (InboundStatus.IGNORED, "rejected")
+    assert "No lottery" in message.error
+    assert not Ticket.objects.exists()
+    assert message.raw.name
+
+
+def test_filters_see_any_header_of_the_mail(mailbox):
+    from tests.routing.factories import FilterFactory
+
+    vip = DepartmentFactory(name="VIP")
+    FilterFactory(
+        name="Partners", department=vip, rules=[("header", "equals", "gold", "X-Partner")]
+    )
+    message = deliver(mail(X_Partner="Gold"), mailbox)
+    assert message.ticket.department == vip
