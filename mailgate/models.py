@@ -1,8 +1,12 @@
 """Mailboxes we read, and every message that arrived, stored raw before it is processed."""
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.lib.models import TimeStampedModel
@@ -134,3 +138,142 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.message_id or f"message {self.pk}"
+
+
+# --- Mail out -------------------------------------------------------------------------------
+
+
+class TemplateCode(models.TextChoices):
+    """The emails the help desk sends; the codes are osTicket's where it has one."""
+
+    TICKET_AUTORESP = "ticket.autoresp", _("New ticket auto-response (customer)")
+    MESSAGE_AUTORESP = "message.autoresp", _("Message received auto-response (customer)")
+    TICKET_REPLY = "ticket.reply", _("Agent response (customer)")
+    STATUS_NOTICE = "ticket.status_notice", _("Status change notice (customer)")
+    TICKET_ALERT = "ticket.alert", _("New ticket alert (agents)")
+    MESSAGE_ALERT = "message.alert", _("New message alert (agents)")
+    NOTE_ALERT = "note.alert", _("Internal note alert (agents)")
+    ASSIGNED_ALERT = "assigned.alert", _("Assignment alert (agents)")
+    TRANSFER_ALERT = "transfer.alert", _("Transfer alert (agents)")
+    OVERDUE_ALERT = "ticket.overdue", _("Overdue ticket alert (agents)")
+
+
+class EmailTemplate(models.Model):
+    """An admin-editable email. Subject and bodies are Django template source rendered on
+    plain data only (`mailgate.notifications.context_build`); a code without a row uses the
+    shipped default (`mailgate.templates_default`), and an inactive row sends nothing."""
+
+    code = models.CharField(_("email"), max_length=32, choices=TemplateCode, unique=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    body_text = models.TextField(_("plain text body"))
+    body_html = models.TextField(
+        _("HTML body"), blank=True, help_text=_("Leave empty to send plain text only.")
+    )
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive: this email is not sent at all.")
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("email template")
+        verbose_name_plural = _("email templates")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__in=TemplateCode.values), name="emailtemplate_code_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_code_display()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Forms call clean(); this catches every other writer, so a broken template never
+        # reaches the sender.
+        from .notifications import template_errors
+
+        errors = template_errors(
+            subject=self.subject, body_text=self.body_text, body_html=self.body_html
+        )
+        if errors:
+            raise ValidationError(errors)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        super().clean()
+        from .notifications import template_errors
+
+        errors = template_errors(
+            subject=self.subject, body_text=self.body_text, body_html=self.body_html
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Not sent")
+
+
+class Audience(models.TextChoices):
+    CUSTOMER = "customer", _("Customer")
+    STAFF = "staff", _("Agents")
+
+
+class OutboundMessage(models.Model):
+    """Every email sent about a ticket, written before it is sent: the send log.
+
+    `message_id` is the Message-ID the mail carried, so a reply quoting it threads back;
+    `audience` and `to` tell who could know it (an alert's id is known to its agent only)."""
+
+    ticket = models.ForeignKey("tickets.Ticket", models.CASCADE, related_name="outbound_messages")
+    entry = models.ForeignKey(
+        "tickets.ThreadEntry", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    template = models.CharField(_("email"), max_length=32, choices=TemplateCode)
+    audience = models.CharField(_("audience"), max_length=8, choices=Audience)
+    is_automatic = models.BooleanField(_("automatic"), default=True)
+    from_email = models.CharField(_("from"), max_length=320)
+    # The first To address, lower case: what the auto-response rate limit counts.
+    recipient = models.EmailField(_("recipient"))
+    to = models.JSONField(_("to"), default=list)
+    cc = models.JSONField(_("cc"), default=list, blank=True)
+    subject = models.CharField(_("subject"), max_length=255)
+    body_text = models.TextField(_("plain text body"))
+    body_html = models.TextField(_("HTML body"), blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255)
+    headers = models.JSONField(_("other headers"), default=dict, blank=True)
+    status = models.CharField(
+        _("status"), max_length=8, choices=OutboundStatus, default=OutboundStatus.QUEUED
+    )
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbound message")
+        verbose_name_plural = _("outbound messages")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=OutboundStatus.values), name="outbound_status_valid"
+            ),
+        ]
+        indexes = [
+            # Replies to our mail: find what a reply's In-Reply-To/References quotes.
+            models.Index(fields=["message_id"], name="outbound_message_id"),
+            # The auto-response rate limit: mail to one address in the last hour.
+            models.Index(fields=["recipient", "created_at"], name="outbound_recipient"),
+            # The sweep of stuck or unsent mail, and the admins' list of failures.
+            models.Index(fields=["status", "created_at"], name="outbound_status"),
+            # The ticket page's mail log.
+            models.Index(fields=["ticket", "created_at"], name="outbound_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} to {self.recipient} ({self.status})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -25,10 +26,10 @@ from helpdesk.lib import files
 from routing.filters import DraftRejected
 from routing.services import sender_banned
 from tickets import services as ticket_services
-from tickets.models import BodyFormat, Collaborator, EntryKind, Source, ThreadEntry, Ticket
+from tickets.models import BodyFormat, Collaborator, Source, ThreadEntry, Ticket
 
-from .models import InboundMessage, InboundStatus, Mailbox
-from .parsing import ParsedMessage, ParseError, parse_message
+from .models import Audience, InboundMessage, InboundStatus, Mailbox, OutboundMessage
+from .parsing import ParsedMessage, ParseError, html_to_text, parse_message, split_quoted
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def _thread_or_open(
     uploads: list[ticket_services.AttachmentUpload],
 ) -> Outcome:
     body, body_format = _body(parsed)
-    matched, via_our_message = _match(parsed)
+    matched, via_our_message = _match(parsed, sender)
     if matched is not None:
         ticket = matched
         if (
@@ -187,12 +188,15 @@ def _thread_or_open(
             and permissions.is_agent(sender)
             and permissions.can(sender, "ticket.reply", ticket)
         ):
+            # Only what the agent wrote goes to the customer: the quoted alert below it may
+            # hold an internal note.
+            new_text, _quoted = split_quoted(parsed.body_text or html_to_text(parsed.body_html))
             try:
                 entry = ticket_services.ticket_reply(
                     ticket=ticket,
                     by=sender,
-                    body=body,
-                    body_format=body_format,
+                    body=new_text,
+                    body_format=BodyFormat.TEXT,
                     attachments=uploads,
                     source=Source.EMAIL,
                 )
@@ -250,26 +254,49 @@ def _thread_or_open(
     return Outcome(InboundStatus.PROCESSED, "created", ticket, entry)
 
 
-def _match(parsed: ParsedMessage) -> tuple[Ticket | None, bool | None]:
+def _match(parsed: ParsedMessage, sender: User) -> tuple[Ticket | None, bool | None]:
     """The ticket a mail answers, and how it was found: True when it quotes a Message-ID we
-    sent (unguessable: proof it answers our mail), False when it quotes one the customer
-    sent, None when only the subject token matched."""
+    sent that only this sender could know (an alert to this agent: proof it answers our
+    mail), False when it quotes one the customer sent or knows (their own messages, and
+    everything we mailed them), None when only the subject token matched.
+
+    The closest ancestor counts: In-Reply-To first, then References from the newest."""
     ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i][:50]
     if ids:
-        entries = (
-            ThreadEntry.objects.filter(message_id__in=ids)
+        sent = {
+            outbound.message_id: outbound
+            for outbound in OutboundMessage.objects.filter(message_id__in=ids)
+            .select_related("ticket")
+            .order_by("created_at", "pk")
+        }
+        entries = {
+            entry.message_id: entry
+            for entry in ThreadEntry.objects.filter(message_id__in=ids)
             .select_related("thread__ticket")
-            .order_by("-created_at", "-pk")
-        )
-        for entry in entries:
-            ours = entry.kind in (EntryKind.RESPONSE, EntryKind.NOTE)
-            return entry.thread.ticket, ours
+            .order_by("created_at", "pk")
+        }
+        for message_id in ids:
+            if message_id in sent:
+                return sent[message_id].ticket, _sent_to_agent(sent[message_id], sender)
+            if message_id in entries:
+                # The customer and everyone copied know these ids: they prove nothing about
+                # who writes, so they never make a mail an agent's response.
+                return entries[message_id].thread.ticket, False
     token = re.search(settings.HELPDESK_MAIL_TICKET_TOKEN, parsed.subject or "")
     if token:
         ticket = Ticket.objects.filter(number=token.group(1)).first()
         if ticket is not None:
             return ticket, None
     return None, None
+
+
+def _sent_to_agent(sent: OutboundMessage, sender: User) -> bool:
+    """An alert's Message-ID went to one agent only: quoting it from that agent's address
+    answers as the agent. Customer mail proves nothing of the kind: the customer and
+    everyone copied know its Message-ID (security.md row 41)."""
+    if sent.audience != Audience.STAFF:
+        return False
+    return sender.email.lower() in {parseaddr(address)[1].lower() for address in sent.to}
 
 
 def _may_write_to(sender: User, ticket: Ticket, *, via_headers: bool) -> bool:
@@ -296,9 +323,18 @@ def _bounce(parsed: ParsedMessage) -> Outcome:
         if ids
         else None
     )
-    if entry is None:
-        return Outcome(InboundStatus.IGNORED, "bounce")
-    ticket = entry.thread.ticket
+    if entry is not None:
+        ticket = entry.thread.ticket
+    else:
+        # Auto-responses and alerts are in the send log only.
+        sent = (
+            OutboundMessage.objects.filter(message_id__in=ids[:50]).select_related("ticket").first()
+            if ids
+            else None
+        )
+        if sent is None:
+            return Outcome(InboundStatus.IGNORED, "bounce")
+        ticket = sent.ticket
     ticket_services.ticket_delivery_failed_record(
         ticket=ticket, recipients=parsed.bounce_recipients, details=parsed.bounce_details
     )

@@ -209,6 +209,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("MAIL_FETCH_INTERVAL", default=300),
         "options": {"expires": env.int("MAIL_FETCH_INTERVAL", default=300)},
     },
+    # Mail out: mail that never reached the broker, or whose worker died mid-send, is queued
+    # again; every 5 minutes keeps a lost notification late by minutes, not hours.
+    "mail-out-sweep": {
+        "task": "mailgate.notifications.outbound_sweep_task",
+        "schedule": 5 * 60,
+    },
 }
 
 # --- Cache ----------------------------------------------------------------------------------
@@ -272,3 +278,29 @@ HELPDESK_MAIL_FETCH_TIMEOUT = env.int("MAIL_FETCH_TIMEOUT", default=30)
 # A PEM file of extra certificates to trust for IMAP/POP3 over TLS (a private CA or a
 # self-signed server). Certificates and host names are always verified.
 HELPDESK_MAIL_CA_FILE = env.str("MAIL_CA_FILE", default="")
+
+# --- Mail out ---
+# Notifications about tickets (mailgate/notifications.py); defaults follow osTicket's. Off
+# altogether with MAIL_OUT=false (imports, demo data).
+HELPDESK_MAIL_OUT = env.bool("MAIL_OUT", default=True)
+# Auto-responses to customers: all of them, on a new ticket, on each further message.
+HELPDESK_AUTORESPONSE = env.bool("AUTORESPONSE", default=True)
+HELPDESK_AUTORESPONSE_NEW_TICKET = env.bool("AUTORESPONSE_NEW_TICKET", default=True)
+HELPDESK_AUTORESPONSE_NEW_MESSAGE = env.bool("AUTORESPONSE_NEW_MESSAGE", default=False)
+# At most this many auto-responses to one address an hour (0: no limit), so a sender that
+# misbehaves (or another robot) cannot make us send mail in a loop.
+HELPDESK_AUTORESPONSE_LIMIT = env.int("AUTORESPONSE_LIMIT", default=5)
+# Tell the customer when an agent closes (or reopens) their ticket.
+HELPDESK_NOTICE_CLOSED = env.bool("NOTICE_CLOSED", default=True)
+HELPDESK_NOTICE_REOPENED = env.bool("NOTICE_REOPENED", default=False)
+# Alerts to agents (never to the agent who acted, nor to agents who cannot see the ticket).
+HELPDESK_ALERT_NEW_TICKET = env.bool("ALERT_NEW_TICKET", default=True)
+HELPDESK_ALERT_NEW_MESSAGE = env.bool("ALERT_NEW_MESSAGE", default=True)
+HELPDESK_ALERT_NOTE = env.bool("ALERT_NOTE", default=False)
+HELPDESK_ALERT_ASSIGNED = env.bool("ALERT_ASSIGNED", default=True)
+HELPDESK_ALERT_ASSIGNED_TEAM = env.bool("ALERT_ASSIGNED_TEAM", default=True)
+HELPDESK_ALERT_TRANSFER = env.bool("ALERT_TRANSFER", default=False)
+HELPDESK_ALERT_OVERDUE = env.bool("ALERT_OVERDUE", default=True)
+# Who hears about a department's tickets nobody is assigned to: its manager, its agents.
+HELPDESK_ALERT_DEPT_MANAGER = env.bool("ALERT_DEPT_MANAGER", default=True)
+HELPDESK_ALERT_DEPT_MEMBERS = env.bool("ALERT_DEPT_MEMBERS", default=True)

@@ -156,23 +156,23 @@ def test_a_stranger_quoting_the_thread_opens_a_new_ticket(mailbox):
     assert spoof.ticket != first.ticket
 
 
-def test_an_agent_answering_our_mail_posts_a_response(mailbox):
+def test_an_agent_address_quoting_a_response_does_not_answer_customers(mailbox):
+    """Everyone copied on a response knows its Message-ID: it proves nothing about who
+    writes, so a mail from an agent's address quoting it is not posted as a response."""
     ticket = deliver(mail(), mailbox).ticket
     agent = agent_user(department=ticket.department, user__email="sam@helpdesk.example")
-    note = ticket_services.ticket_note_add(ticket=ticket, by=agent, body="Who takes this?")
-    note.message_id = make_msgid(domain="helpdesk.example")  # as an alert would carry
-    note.save()
-    answer = deliver(
+    response = ticket_services.ticket_reply(ticket=ticket, by=agent, body="Hello")
+    forged = deliver(
         mail(
             sender="sam@helpdesk.example",
-            subject="Re: alert",
-            body="Refund sent.",
-            In_Reply_To=note.message_id,
+            subject="Re: skates",
+            body="Send the refund to my account",
+            In_Reply_To=response.message_id,
         ),
         mailbox,
     )
-    assert answer.outcome == "response"
-    assert answer.entry.kind == EntryKind.RESPONSE and answer.entry.author == agent
+    assert forged.outcome == "created"
+    assert ticket.thread.entries.filter(kind=EntryKind.RESPONSE).count() == 1
 
 
 def test_an_agent_address_with_only_the_token_does_not_answer_customers(mailbox):

@@ -1,0 +1,1027 @@
+"""Mail out: who is told what about a ticket, in which words, and the sending itself.
+
+Receivers of `tickets.signals.ticket_created` and `ticket_event` (both sent after the ticket's
+transaction committed) decide the recipients, render the email from its template on plain
+data, and write one `OutboundMessage` row per email in one transaction; the Celery task
+`outbound_send_task` sends each row after that commit, once, with retries and backoff.
+
+Rules that hold for every email:
+
+* Templates are admin-editable `EmailTemplate` rows (shipped defaults otherwise) rendered by a
+  sandboxed Django template engine on plain dicts of strings: no model instance, no `{% load
+  %}`, `{% include %}`, `{% debug %}` or `{% autoescape off %}`, no `|safe`. In the HTML part
+  every value is escaped and thread bodies are the sanitiser's output (`render_body`).
+* Customer mail never carries an internal note, an agent's address or an alert's Message-ID.
+* Nobody is told about what they did themselves; inactive users, agents on vacation, agents
+  who may not see the ticket and our own mailbox addresses get nothing.
+* Every email carries a Message-ID we store (an agent response uses its entry's), the thread's
+  In-Reply-To/References and the ticket token `[#number]` in the subject; automatic ones say
+  so (`Auto-Submitted`), and auto-responses are rate-limited per address.
+
+This module is imported by `MailgateConfig.ready()`, which connects the receivers and
+registers the Celery tasks (Celery's autodiscovery imports only `tasks.py`).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import logging
+import re
+import secrets
+import zoneinfo
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.utils import parseaddr
+from functools import partial
+from smtplib import SMTPException
+from types import MappingProxyType
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F, Q
+from django.dispatch import receiver
+from django.template import Context, Engine, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.library import Library
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import strip_tags
+
+from accounts import permissions
+from accounts.models import Agent, User
+from helpdesk.lib.sanitize import render_body
+from tickets.models import Collaborator, EntryKind, EventAction, ThreadEntry, ThreadEvent, Ticket
+from tickets.signals import ticket_created, ticket_event
+
+from .models import (
+    Audience,
+    EmailTemplate,
+    InboundMessage,
+    Mailbox,
+    OutboundMessage,
+    OutboundStatus,
+    TemplateCode,
+)
+from .parsing import DEFAULT_REPLY_SEPARATOR
+from .templates_default import DEFAULT_TEMPLATES
+
+logger = logging.getLogger(__name__)
+
+AUTO_RESPONSES = frozenset({TemplateCode.TICKET_AUTORESP, TemplateCode.MESSAGE_AUTORESP})
+CUSTOMER_TEMPLATES = AUTO_RESPONSES | {TemplateCode.TICKET_REPLY, TemplateCode.STATUS_NOTICE}
+SUBJECT_MAX = 255
+REFERENCES_MAX = 20  # the first Message-ID of the thread and the most recent ones
+SEND_MAX_RETRIES = 5
+
+# Settings (helpdesk/settings/base.py, "Mail out"), with the defaults used when one is unset.
+_DEFAULTS: dict[str, Any] = {
+    "HELPDESK_MAIL_OUT": True,
+    "HELPDESK_AUTORESPONSE": True,
+    "HELPDESK_AUTORESPONSE_NEW_TICKET": True,
+    "HELPDESK_AUTORESPONSE_NEW_MESSAGE": False,
+    "HELPDESK_AUTORESPONSE_LIMIT": 5,
+    "HELPDESK_NOTICE_CLOSED": True,
+    "HELPDESK_NOTICE_REOPENED": False,
+    "HELPDESK_ALERT_NEW_TICKET": True,
+    "HELPDESK_ALERT_NEW_MESSAGE": True,
+    "HELPDESK_ALERT_NOTE": False,
+    "HELPDESK_ALERT_ASSIGNED": True,
+    "HELPDESK_ALERT_ASSIGNED_TEAM": True,
+    "HELPDESK_ALERT_TRANSFER": False,
+    "HELPDESK_ALERT_OVERDUE": True,
+    "HELPDESK_ALERT_DEPT_MANAGER": True,
+    "HELPDESK_ALERT_DEPT_MEMBERS": True,
+}
+
+
+def _setting(name: str) -> Any:
+    return getattr(settings, name, _DEFAULTS[name])
+
+
+# --- templates ------------------------------------------------------------------------------
+
+# Tags an admin's template may not use: loading libraries or other templates, dumping the
+# context, turning escaping off, and tags that need a request.
+_BLOCKED_TAGS = frozenset({"autoescape", "csrf_token", "debug", "load", "querystring", "url"})
+_BLOCKED_FILTERS = frozenset({"safe", "safeseq"})
+
+
+def _mail_library() -> Library:
+    library = Library()
+    library.tags = {
+        name: tag for name, tag in defaulttags.register.tags.items() if name not in _BLOCKED_TAGS
+    }
+    library.filters = {
+        name: func
+        for name, func in defaultfilters.register.filters.items()
+        if name not in _BLOCKED_FILTERS
+    }
+    return library
+
+
+class _MailEngine(Engine):
+    """Django's engine with only the safe built-ins (no loader tags, no libraries)."""
+
+    def get_template_builtins(self, builtins: list[str]) -> list[Library]:
+        return [_mail_library()]
+
+
+_HTML_ENGINE = _MailEngine(autoescape=True, loaders=[], string_if_invalid="")
+_TEXT_ENGINE = _MailEngine(autoescape=False, loaders=[], string_if_invalid="")
+
+
+def template_errors(*, subject: str, body_text: str, body_html: str) -> dict[str, str]:
+    """Field errors of template source that does not compile, or fails on sample data."""
+    errors: dict[str, str] = {}
+    sample = _sample_context()
+    for field, source, engine in (
+        ("subject", subject, _TEXT_ENGINE),
+        ("body_text", body_text, _TEXT_ENGINE),
+        ("body_html", body_html, _HTML_ENGINE),
+    ):
+        try:
+            template = engine.from_string(source or "")
+            html = engine.autoescape
+            template.render(Context(_freeze(sample, html=html), autoescape=html))
+        except TemplateSyntaxError as error:
+            errors[field] = str(error)
+        except Exception as error:  # a filter that fails on real data fails here too
+            errors[field] = f"{type(error).__name__}: {error}"
+    return errors
+
+
+def _template_source(code: str) -> dict[str, str] | None:
+    """The admin's version of a template, the shipped one without a row, None if turned off."""
+    row = EmailTemplate.objects.filter(code=code).first()
+    if row is None:
+        return DEFAULT_TEMPLATES[code]
+    if not row.is_active:
+        return None
+    return {"subject": row.subject, "body_text": row.body_text, "body_html": row.body_html}
+
+
+def render_template(code: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of template `code` on plain `context` data.
+
+    The HTML part is autoescaped and gets `body_html` (sanitised) where the text part gets
+    `body`; the subject is one line. An empty HTML template gives an empty HTML part."""
+    source = _template_source(code) or DEFAULT_TEMPLATES[code]
+    text_context = Context(_freeze(context, html=False), autoescape=False)
+    subject = _TEXT_ENGINE.from_string(source["subject"]).render(text_context)
+    subject = " ".join(subject.split())[:SUBJECT_MAX]
+    text = _TEXT_ENGINE.from_string(source["body_text"]).render(text_context)
+    html = ""
+    if (source.get("body_html") or "").strip():
+        html_context = Context(_freeze(context, html=True), autoescape=True)
+        html = _HTML_ENGINE.from_string(source["body_html"]).render(html_context)
+    return subject, text.strip() + "\n", html
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _freeze(value: Any, *, html: bool) -> Any:
+    """Read-only copies of plain data; anything else (a model instance...) is refused.
+
+    In a mapping with `body_html`, the HTML pass sees that as `body`."""
+    if isinstance(value, Mapping):
+        items = {key: _freeze(item, html=html) for key, item in value.items()}
+        body_html = items.pop("body_html", None)
+        if html and body_html is not None:
+            items["body"] = body_html
+        return MappingProxyType(items)
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(item, html=html) for item in value)
+    if isinstance(value, _PLAIN):
+        return value
+    raise TypeError(f"Email templates get plain data only, not {type(value).__name__}")
+
+
+# --- context --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str
+    user: User | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Recipient:
+        return cls(email=user.email.lower(), name=user.get_full_name(), user=user)
+
+    def __str__(self) -> str:
+        return mail_address(self.name, self.email)
+
+
+def mail_address(name: str, email: str) -> str:
+    """ "Name <address>" for a header, the name on one line and quoted where it must be."""
+    name = " ".join((name or "").split())
+    if not name or name == email:
+        return email
+    try:
+        return str(Address(display_name=name, addr_spec=email))
+    except (ValueError, IndexError):
+        return email
+
+
+def _when(value: datetime | None, tz: zoneinfo.ZoneInfo | None) -> str:
+    if value is None:
+        return ""
+    return timezone.localtime(value, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _zone(user: User | None) -> zoneinfo.ZoneInfo | None:
+    try:
+        return zoneinfo.ZoneInfo(user.timezone) if user is not None and user.timezone else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _url(name: str, fallback: str, **kwargs: Any) -> str:
+    try:
+        path = reverse(name, kwargs=kwargs)
+    except NoReverseMatch:
+        try:
+            path = reverse(fallback)
+        except NoReverseMatch:
+            path = "/"
+    return f"{settings.SITE_URL}{path}"
+
+
+_BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote|pre|table)>")
+
+
+def entry_text(entry: ThreadEntry) -> str:
+    """An entry's body as plain text for the text part (HTML through the sanitiser first)."""
+    if entry.body_format != "html":
+        return (entry.body or "").strip()
+    html = _BLOCK_END.sub(lambda match: match.group(0) + "\n", str(render_body(entry.body, "html")))
+    text = html_lib.unescape(strip_tags(html))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines()))
+
+
+def context_build(
+    ticket: Ticket,
+    *,
+    audience: str,
+    recipient: Recipient | None = None,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+    actor: User | None = None,
+) -> dict[str, Any]:
+    """The one context every email template gets: plain strings in nested dicts.
+
+    Customer mail may not be about an internal note, and names no agent's address."""
+    staff = audience == Audience.STAFF
+    if not staff and entry is not None and entry.kind == EntryKind.NOTE:
+        raise ValueError("An internal note is never part of customer mail.")
+    tz = _zone(recipient.user if recipient else None)
+    department = ticket.department
+    if staff:
+        url = _url("staff:ticket", "staff:home", number=ticket.number)
+    else:
+        url = _url("portal:ticket", "portal:home", number=ticket.number)
+
+    def person(user: User | None) -> dict[str, str]:
+        if user is None:
+            return {"name": "", "email": ""}
+        return {"name": user.get_full_name(), "email": user.email if staff else ""}
+
+    context: dict[str, Any] = {
+        "helpdesk": {
+            "title": settings.HELPDESK_TITLE,
+            "url": settings.SITE_URL,
+            "reply_separator": DEFAULT_REPLY_SEPARATOR,
+        },
+        "ticket": {
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "status": ticket.status.name,
+            "priority": ticket.priority.name,
+            "department": department.name if staff or department.is_public else "",
+            "help_topic": ticket.help_topic.full_name if ticket.help_topic else "",
+            "source": ticket.get_source_display(),
+            "created_at": _when(ticket.created_at, tz),
+            "due_at": _when(ticket.due_at, tz) if staff else "",
+            "url": url,
+        },
+        "customer": {"name": ticket.user.get_full_name(), "email": ticket.user.email},
+        "recipient": {
+            "name": recipient.name if recipient else "",
+            "email": recipient.email if recipient else "",
+        },
+        "actor": person(actor),
+        "assignee": person(ticket.assignee),
+        "team": {"name": ticket.team.name if ticket.team else ""},
+        "entry": {"body": "", "body_html": "", "poster": "", "created_at": ""},
+        "event": {"from": "", "to": "", "comment": "", "agent": "", "team": ""},
+    }
+    if entry is not None:
+        context["entry"] = {
+            "body": entry_text(entry),
+            "body_html": str(render_body(entry.body, entry.body_format)),
+            "poster": entry.poster or (entry.author.get_full_name() if entry.author else ""),
+            "created_at": _when(entry.created_at, tz),
+        }
+    if event is not None:
+        data = event.data or {}
+        context["event"] = {
+            key: "" if data.get(key) is None else str(data[key])
+            for key in ("from", "to", "comment", "agent", "team")
+        }
+    return context
+
+
+def _sample_context() -> dict[str, Any]:
+    person = {"name": "Sam Sample", "email": "sam@example.com"}
+    return {
+        "helpdesk": {"title": "Help Desk", "url": "https://help.example", "reply_separator": "--"},
+        "ticket": {
+            "number": "123456",
+            "subject": "Sample",
+            "status": "Open",
+            "priority": "Normal",
+            "department": "Support",
+            "help_topic": "General",
+            "source": "Email",
+            "created_at": "2025-01-01 09:00 UTC",
+            "due_at": "",
+            "url": "https://help.example/",
+        },
+        "customer": person,
+        "recipient": person,
+        "actor": person,
+        "assignee": person,
+        "team": {"name": "Level I"},
+        "entry": {"body": "Hello", "body_html": "<p>Hello</p>", "poster": "Sam", "created_at": ""},
+        "event": {"from": "Open", "to": "Closed", "comment": "", "agent": "Sam", "team": ""},
+    }
+
+
+# --- who may get mail -----------------------------------------------------------------------
+
+
+def our_addresses() -> set[str]:
+    """Our own addresses: mail to them would come straight back in (a loop)."""
+    addresses = {parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower()}
+    addresses.add(parseaddr(settings.SERVER_EMAIL)[1].lower())
+    addresses.update(email.lower() for email in Mailbox.objects.values_list("email", flat=True))
+    addresses.discard("")
+    return addresses
+
+
+def _customers(users: Iterable[User | None], *, actor: User | None) -> list[Recipient]:
+    ours, seen, result = our_addresses(), set(), []
+    for user in users:
+        if user is None or not user.is_active or (actor is not None and user.pk == actor.pk):
+            continue
+        recipient = Recipient.of(user)
+        if recipient.email in ours or recipient.email in seen:
+            continue
+        seen.add(recipient.email)
+        result.append(recipient)
+    return result
+
+
+def _agents(ticket: Ticket, users: Iterable[User | None], *, actor: User | None) -> list[Recipient]:
+    """The agents among `users` who get an alert about `ticket`: active, not on vacation,
+    allowed to see it, not the actor, not one of our addresses; each once."""
+    candidates = [user for user in users if user is not None]
+    away = set(
+        Agent.objects.filter(user__in=candidates)
+        .filter(Q(on_vacation=True) | Q(is_active=False))
+        .values_list("user_id", flat=True)
+    )
+    ours, seen, result = our_addresses(), set(), []
+    for user in candidates:
+        if user.pk in seen or user.pk in away or not user.is_active:
+            continue
+        seen.add(user.pk)
+        if actor is not None and user.pk == actor.pk:
+            continue
+        if user.email.lower() in ours or not permissions.can(user, "ticket.view", ticket):
+            continue
+        result.append(Recipient.of(user))
+    return result
+
+
+def department_agents(department: Any) -> list[User]:
+    """Who hears about a department's new tickets: its manager and its agents (primary or
+    extended access), as the HELPDESK_ALERT_DEPT_* settings say."""
+    reach = Q(pk__in=[])
+    if _setting("HELPDESK_ALERT_DEPT_MANAGER") and department.manager_id:
+        reach |= Q(pk=department.manager_id)
+    if _setting("HELPDESK_ALERT_DEPT_MEMBERS"):
+        reach |= Q(department=department) | Q(department_access__department=department)
+    agents = (
+        Agent.objects.filter(reach, is_active=True, on_vacation=False, user__is_active=True)
+        .select_related("user")
+        .distinct()
+        .order_by("pk")
+    )
+    return [agent.user for agent in agents]
+
+
+def _team_members(team: Any) -> list[User]:
+    if team is None or not team.is_active:
+        return []
+    members = team.members.filter(is_active=True, on_vacation=False, user__is_active=True)
+    return [agent.user for agent in members.select_related("user").order_by("pk")]
+
+
+def _responsible(ticket: Ticket) -> list[User]:
+    """The assignee, else the assigned team, else the department."""
+    if ticket.assignee_id is not None:
+        return [ticket.assignee]
+    return _team_members(ticket.team) or department_agents(ticket.department)
+
+
+# --- switches -------------------------------------------------------------------------------
+
+
+def auto_response_wanted(ticket: Ticket, flags: Mapping[str, Any] | None = None) -> bool:
+    """Whether the customer may get an auto-response about `ticket` at all.
+
+    Off globally (HELPDESK_AUTORESPONSE); per call (`auto_respond: false` in the created
+    event's data: `TicketDraft.auto_respond`, which the API, filters, the help topic and
+    the department turn off through `draft_route`); per department and help topic."""
+    if not _setting("HELPDESK_AUTORESPONSE"):
+        return False
+    if flags is not None and flags.get("auto_respond") is False:
+        return False
+    return routing_allows_auto_response(ticket)
+
+
+def routing_allows_auto_response(ticket: Ticket) -> bool:
+    """The department's and the help topic's switch, as they are now."""
+    topic = ticket.help_topic
+    return bool(ticket.department.auto_response and (topic is None or topic.auto_response))
+
+
+def rate_limited(address: str) -> bool:
+    """Has `address` had HELPDESK_AUTORESPONSE_LIMIT auto-responses in the last hour?
+
+    Counted in the database, so the limit holds across workers (0 means no limit)."""
+    limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
+    if not limit:
+        return False
+    sent = (
+        OutboundMessage.objects.filter(
+            recipient=address.lower(),
+            template__in=AUTO_RESPONSES,
+            created_at__gte=timezone.now() - timedelta(hours=1),
+        )
+        .exclude(status=OutboundStatus.SKIPPED)
+        .count()
+    )
+    return sent >= limit
+
+
+# --- writing the send log -------------------------------------------------------------------
+
+
+def _sender(ticket: Ticket) -> str:
+    """The department's outgoing mailbox, else a mailbox of the department, else the one
+    the ticket's first mail came in through, else DEFAULT_FROM_EMAIL."""
+    department = ticket.department
+    mailbox = department.outgoing_mailbox
+    if mailbox is None:
+        mailbox = (
+            Mailbox.objects.filter(department_id=department.pk).order_by("-is_active", "pk").first()
+        )
+    if mailbox is None:
+        first = (
+            InboundMessage.objects.filter(ticket=ticket, mailbox__isnull=False)
+            .select_related("mailbox")
+            .order_by("received_at", "pk")
+            .first()
+        )
+        mailbox = first.mailbox if first else None
+    if mailbox is None:
+        return settings.DEFAULT_FROM_EMAIL
+    return mail_address(mailbox.name, mailbox.email)
+
+
+def new_message_id(from_email: str = "") -> str:
+    """A Message-ID nobody can guess, on the sender's domain."""
+    domain = parseaddr(from_email or settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
+    return f"<{secrets.token_hex(16)}@{domain or 'localhost'}>"
+
+
+def _thread_ids(ticket: Ticket, *, before: ThreadEntry | None, exclude: str) -> tuple[str, str]:
+    """(In-Reply-To, References): the customer's last message, and the thread's messages
+    and responses (the first and the latest ones)."""
+    entries = ThreadEntry.objects.filter(
+        thread__ticket=ticket, kind__in=(EntryKind.MESSAGE, EntryKind.RESPONSE)
+    ).exclude(message_id="")
+    if before is not None:
+        entries = entries.filter(pk__lte=before.pk)
+    rows = [
+        (kind, message_id)
+        for kind, message_id in entries.order_by("created_at", "pk").values_list(
+            "kind", "message_id"
+        )
+        if message_id != exclude
+    ]
+    in_reply_to = next((mid for kind, mid in reversed(rows) if kind == EntryKind.MESSAGE), "")
+    ids = list(dict.fromkeys(mid for _kind, mid in rows))
+    if len(ids) > REFERENCES_MAX:
+        ids = [ids[0], *ids[-(REFERENCES_MAX - 1) :]]
+    return in_reply_to, " ".join(ids)
+
+
+def _with_token(subject: str, number: str) -> str:
+    token = f"[#{number}]"
+    if token in subject:
+        return subject
+    return f"{subject[: SUBJECT_MAX - len(token) - 1].rstrip()} {token}".strip()
+
+
+def _automatic_headers(code: str) -> dict[str, str]:
+    """RFC 3834: auto-responses are `auto-replied`, alerts and notices `auto-generated`; a
+    human's response carries none. The other two keep out-of-office replies away."""
+    if code == TemplateCode.TICKET_REPLY:
+        return {}
+    headers = {"X-Auto-Response-Suppress": "All"}
+    if code in AUTO_RESPONSES:
+        headers.update({"Auto-Submitted": "auto-replied", "Precedence": "auto_reply"})
+    else:
+        headers["Auto-Submitted"] = "auto-generated"
+    return headers
+
+
+def _queue(
+    ticket: Ticket,
+    code: str,
+    *,
+    to: list[Recipient],
+    cc: list[Recipient] | None = None,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+    actor: User | None = None,
+    message_id: str = "",
+    skip_reason: str = "",
+) -> OutboundMessage | None:
+    """Render one email and write it to the send log; it is sent after the commit."""
+    if not to or _template_source(code) is None:
+        return None
+    audience = Audience.CUSTOMER if code in CUSTOMER_TEMPLATES else Audience.STAFF
+    context = context_build(
+        ticket, audience=audience, recipient=to[0], entry=entry, event=event, actor=actor
+    )
+    subject, text, html = render_template(code, context)
+    from_email = _sender(ticket)
+    message_id = message_id or new_message_id(from_email)
+    in_reply_to, references = _thread_ids(ticket, before=entry, exclude=message_id)
+    headers = _automatic_headers(code)
+    if in_reply_to:
+        headers["In-Reply-To"] = in_reply_to
+    if references:
+        headers["References"] = references
+    outbound = OutboundMessage.objects.create(
+        ticket=ticket,
+        entry=entry,
+        template=code,
+        audience=audience,
+        is_automatic=code != TemplateCode.TICKET_REPLY,
+        from_email=from_email,
+        recipient=to[0].email,
+        to=[str(r) for r in to],
+        cc=[str(r) for r in cc or ()],
+        subject=_with_token(subject, ticket.number),
+        body_text=text,
+        body_html=html,
+        message_id=message_id,
+        headers=headers,
+        status=OutboundStatus.SKIPPED if skip_reason else OutboundStatus.QUEUED,
+        error=skip_reason,
+    )
+    if not skip_reason:
+        transaction.on_commit(partial(outbound_enqueue, outbound.pk), robust=True)
+    return outbound
+
+
+def outbound_enqueue(outbound_id: int) -> None:
+    """Hand a logged email to Celery. A broker that is down leaves it queued for the sweep."""
+    try:
+        outbound_send_task.delay(outbound_id)
+    except Exception:
+        logger.exception("Could not queue outbound message %s; the sweep retries", outbound_id)
+
+
+def _autorespond(
+    ticket: Ticket, code: str, user: User | None, *, entry: ThreadEntry | None
+) -> OutboundMessage | None:
+    to = _customers([user], actor=None)
+    if not to:
+        return None
+    reason = ""
+    if rate_limited(to[0].email):
+        limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
+        reason = f"Not sent: {to[0].email} already had {limit} auto-responses in the last hour."
+        logger.warning("Auto-response to %s on ticket %s held back", to[0].email, ticket.number)
+    return _queue(ticket, code, to=to, entry=entry, skip_reason=reason)
+
+
+def _alert(
+    ticket: Ticket,
+    code: str,
+    users: Iterable[User | None],
+    *,
+    actor: User | None,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+) -> list[OutboundMessage]:
+    """One email per agent: each alert's Message-ID is known to its agent only."""
+    sent = []
+    for recipient in _agents(ticket, users, actor=actor):
+        outbound = _queue(ticket, code, to=[recipient], entry=entry, event=event, actor=actor)
+        if outbound is not None:
+            sent.append(outbound)
+    return sent
+
+
+def _to_customer(
+    ticket: Ticket,
+    code: str,
+    *,
+    actor: User | None,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+    message_id: str = "",
+) -> OutboundMessage | None:
+    """To the customer, the collaborators copied."""
+    collaborators = Collaborator.objects.filter(ticket=ticket).select_related("user").order_by("pk")
+    people = _customers(
+        [ticket.user, *(collaborator.user for collaborator in collaborators)], actor=actor
+    )
+    if not people:
+        return None
+    return _queue(
+        ticket,
+        code,
+        to=people[:1],
+        cc=people[1:],
+        entry=entry,
+        event=event,
+        actor=actor,
+        message_id=message_id,
+    )
+
+
+# --- what each change sends -----------------------------------------------------------------
+
+
+def _entry_of(ticket: Ticket, event: ThreadEvent) -> ThreadEntry | None:
+    entry_id = (event.data or {}).get("entry")
+    if not entry_id:
+        return None
+    return (
+        ThreadEntry.objects.filter(pk=entry_id, thread__ticket=ticket)
+        .select_related("author")
+        .first()
+    )
+
+
+def ticket_created_notify(ticket: Ticket, entry: ThreadEntry | None) -> list[OutboundMessage]:
+    """The customer's auto-response and the department's new-ticket alert."""
+    event = ticket.thread.events.filter(action=EventAction.CREATED).order_by("pk").first()
+    flags = (event.data if event else None) or {}
+    actor = event.actor if event else None
+    sent: list[OutboundMessage | None] = []
+    if _setting("HELPDESK_AUTORESPONSE_NEW_TICKET") and auto_response_wanted(ticket, flags):
+        sent.append(_autorespond(ticket, TemplateCode.TICKET_AUTORESP, ticket.user, entry=entry))
+    if _setting("HELPDESK_ALERT_NEW_TICKET") and flags.get("alert") is not False:
+        sent += _alert(
+            ticket,
+            TemplateCode.TICKET_ALERT,
+            department_agents(ticket.department),
+            actor=actor,
+            entry=entry,
+            event=event,
+        )
+    return [outbound for outbound in sent if outbound is not None]
+
+
+def _on_message(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    entry = _entry_of(ticket, event)
+    sent: list[OutboundMessage | None] = []
+    if (
+        entry is not None
+        and _setting("HELPDESK_AUTORESPONSE_NEW_MESSAGE")
+        and auto_response_wanted(ticket, event.data)
+    ):
+        sent.append(_autorespond(ticket, TemplateCode.MESSAGE_AUTORESP, entry.author, entry=entry))
+    if _setting("HELPDESK_ALERT_NEW_MESSAGE"):
+        sent += _alert(
+            ticket,
+            TemplateCode.MESSAGE_ALERT,
+            _responsible(ticket),
+            actor=event.actor,
+            entry=entry,
+            event=event,
+        )
+    return sent
+
+
+def _on_response(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    entry = _entry_of(ticket, event)
+    if entry is None or entry.kind != EntryKind.RESPONSE:
+        return []
+    return [
+        _to_customer(
+            ticket,
+            TemplateCode.TICKET_REPLY,
+            actor=event.actor,
+            entry=entry,
+            event=event,
+            message_id=entry.message_id,
+        )
+    ]
+
+
+def _on_note(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    if not _setting("HELPDESK_ALERT_NOTE"):
+        return []
+    entry = _entry_of(ticket, event)
+    return list(
+        _alert(
+            ticket,
+            TemplateCode.NOTE_ALERT,
+            _responsible(ticket),
+            actor=event.actor,
+            entry=entry,
+            event=event,
+        )
+    )
+
+
+def _on_assigned(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    if not _setting("HELPDESK_ALERT_ASSIGNED"):
+        return []
+    data = event.data or {}
+    users: list[User | None] = []
+    if event.action == EventAction.CLAIMED:
+        users.append(ticket.assignee)
+    if data.get("agent_id"):
+        users.append(User.objects.filter(pk=data["agent_id"]).first())
+    if data.get("team_id") and _setting("HELPDESK_ALERT_ASSIGNED_TEAM"):
+        from routing.models import Team
+
+        users += _team_members(Team.objects.filter(pk=data["team_id"]).first())
+    return list(_alert(ticket, TemplateCode.ASSIGNED_ALERT, users, actor=event.actor, event=event))
+
+
+def _on_transferred(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    if not _setting("HELPDESK_ALERT_TRANSFER"):
+        return []
+    return list(
+        _alert(
+            ticket,
+            TemplateCode.TRANSFER_ALERT,
+            _responsible(ticket),
+            actor=event.actor,
+            event=event,
+        )
+    )
+
+
+def _on_status(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | None]:
+    wanted = {
+        EventAction.CLOSED: _setting("HELPDESK_NOTICE_CLOSED"),
+        EventAction.REOPENED: _setting("HELPDESK_NOTICE_REOPENED"),
+    }
+    if not wanted.get(event.action):
+        return []
+    # A response that changed the status (reply and close) already tells the customer.
+    with_response = ThreadEvent.objects.filter(
+        thread_id=event.thread_id,
+        action=EventAction.RESPONSE,
+        actor_id=event.actor_id,
+        pk__lt=event.pk,
+        created_at__gte=event.created_at - timedelta(seconds=10),
+    )
+    if event.actor_id is not None and with_response.exists():
+        return []
+    return [_to_customer(ticket, TemplateCode.STATUS_NOTICE, actor=event.actor, event=event)]
+
+
+_HANDLERS: dict[str, Callable[[Ticket, ThreadEvent], list[OutboundMessage | None]]] = {
+    EventAction.MESSAGE: _on_message,
+    EventAction.RESPONSE: _on_response,
+    EventAction.NOTE: _on_note,
+    EventAction.ASSIGNED: _on_assigned,
+    EventAction.CLAIMED: _on_assigned,
+    EventAction.TRANSFERRED: _on_transferred,
+    EventAction.CLOSED: _on_status,
+    EventAction.REOPENED: _on_status,
+}
+
+
+def ticket_event_notify(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage]:
+    handler = _HANDLERS.get(event.action)
+    sent = handler(ticket, event) if handler else []
+    return [outbound for outbound in sent if outbound is not None]
+
+
+def overdue_alert_send(ticket: Ticket) -> list[OutboundMessage]:
+    """The overdue alert, for the SLA job: the assignee (or the team) and the department's
+    manager; the department's agents when nobody is responsible."""
+    if not _setting("HELPDESK_ALERT_OVERDUE"):
+        return []
+    ticket = _fresh(ticket)
+    users: list[User | None] = []
+    if ticket.assignee_id is not None:
+        users.append(ticket.assignee)
+    else:
+        users += _team_members(ticket.team)
+    manager = ticket.department.manager
+    if manager is not None and manager.is_active and not manager.on_vacation:
+        users.append(manager.user)
+    if not users:
+        users = list(department_agents(ticket.department))
+    with transaction.atomic():
+        return _alert(ticket, TemplateCode.OVERDUE_ALERT, users, actor=None)
+
+
+# --- receivers ------------------------------------------------------------------------------
+
+
+def _fresh(ticket: Ticket) -> Ticket:
+    return Ticket.objects.select_related(
+        "status", "priority", "department", "help_topic", "user", "assignee", "team"
+    ).get(pk=ticket.pk)
+
+
+_suppressed: ContextVar[bool] = ContextVar("mail_out_suppressed", default=False)
+
+
+@contextmanager
+def mail_out_suppressed() -> Iterator[None]:
+    """No mail about changes committed inside this block (demo data, imports): put it
+    around the transaction, whose commit is when the receivers run."""
+    token = _suppressed.set(True)
+    try:
+        yield
+    finally:
+        _suppressed.reset(token)
+
+
+def _safely(work: Callable[..., Any], ticket: Ticket, **kwargs: Any) -> None:
+    """Mail is a side effect: a failure here is logged, never raised into the change that
+    already committed."""
+    if not _setting("HELPDESK_MAIL_OUT") or _suppressed.get():
+        return
+    try:
+        with transaction.atomic():
+            work(_fresh(ticket), **kwargs)
+    except Exception:
+        logger.exception("Preparing mail for ticket %s failed", getattr(ticket, "number", "?"))
+
+
+@receiver(ticket_created, sender=Ticket, dispatch_uid="mailgate.notifications.created")
+def _ticket_created_received(
+    sender: type[Ticket], ticket: Ticket, entry: ThreadEntry | None = None, **kwargs: Any
+) -> None:
+    _safely(ticket_created_notify, ticket, entry=entry)
+
+
+@receiver(ticket_event, sender=Ticket, dispatch_uid="mailgate.notifications.event")
+def _ticket_event_received(
+    sender: type[Ticket], ticket: Ticket, event: ThreadEvent, **kwargs: Any
+) -> None:
+    if event.action in _HANDLERS:
+        _safely(ticket_event_notify, ticket, event=event)
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def outbound_send(outbound_id: int, *, final: bool = True) -> str:
+    """Send one logged email if nobody else is sending or has sent it.
+
+    The row is claimed with a conditional UPDATE (queued → sending), so a task delivered
+    twice sends once. A temporary failure (SMTP, network) puts it back to queued and raises
+    for Celery to retry, unless this was the `final` attempt; then, and on any other error,
+    it ends as failed with the error, and the ticket's log says the mail did not go out."""
+    claimed = OutboundMessage.objects.filter(pk=outbound_id, status=OutboundStatus.QUEUED).update(
+        status=OutboundStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+    )
+    if not claimed:
+        return "not queued"
+    outbound = OutboundMessage.objects.select_related("entry").get(pk=outbound_id)
+    try:
+        _deliver(outbound)
+    except (SMTPException, OSError) as error:
+        _failed(outbound, error, final=final)
+        if not final:
+            raise
+        return OutboundStatus.FAILED
+    except Exception as error:
+        logger.exception("Sending outbound message %s failed", outbound_id)
+        _failed(outbound, error, final=True)
+        return OutboundStatus.FAILED
+    OutboundMessage.objects.filter(pk=outbound_id).update(
+        status=OutboundStatus.SENT, sent_at=timezone.now(), error=""
+    )
+    return OutboundStatus.SENT
+
+
+def _deliver(outbound: OutboundMessage) -> None:
+    message = EmailMultiAlternatives(
+        subject=outbound.subject,
+        body=outbound.body_text,
+        from_email=outbound.from_email,
+        to=outbound.to,
+        cc=outbound.cc,
+        headers={"Message-ID": outbound.message_id, **outbound.headers},
+        connection=get_connection(fail_silently=False),
+    )
+    if outbound.body_html:
+        message.attach_alternative(outbound.body_html, "text/html")
+    entry = outbound.entry
+    if entry is not None and entry.kind == EntryKind.RESPONSE:
+        for attachment in entry.attachments.order_by("pk"):
+            with default_storage.open(attachment.file.name, "rb") as handle:
+                message.attach(attachment.name, handle.read(), attachment.content_type)
+    message.send()
+
+
+def _failed(outbound: OutboundMessage, error: BaseException, *, final: bool) -> None:
+    text = f"{type(error).__name__}: {error}"[:2000]
+    status = OutboundStatus.FAILED if final else OutboundStatus.QUEUED
+    OutboundMessage.objects.filter(pk=outbound.pk).update(status=status, error=text)
+    if not final:
+        return
+    from tickets.services import ticket_delivery_failed_record
+
+    recipients = [parseaddr(address)[1] for address in [*outbound.to, *outbound.cc]]
+    try:
+        ticket_delivery_failed_record(
+            ticket=outbound.ticket,
+            recipients=recipients,
+            details=[
+                {"recipient": address, "action": "failed", "status": "", "error": text[:500]}
+                for address in recipients
+            ],
+        )
+    except Exception:
+        logger.exception("Recording the failed send %s on its ticket failed", outbound.pk)
+
+
+@shared_task(
+    bind=True,
+    name="mailgate.notifications.outbound_send_task",
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=SEND_MAX_RETRIES,
+    acks_late=True,
+)
+def outbound_send_task(self: Any, outbound_id: int) -> str:
+    # Run eagerly (development, tests) there is no worker to retry later: one attempt.
+    final = self.request.is_eager or self.request.retries >= SEND_MAX_RETRIES
+    return outbound_send(outbound_id, final=final)
+
+
+# Sending more than this late is not worth it (a "new ticket" alert a day later).
+SWEEP_GIVE_UP = timedelta(days=1)
+# Longer than any send takes (EMAIL_TIMEOUT) and than the longest retry backoff (600 s).
+SWEEP_STALE = timedelta(minutes=15)
+
+
+@shared_task(name="mailgate.notifications.outbound_sweep_task")
+def outbound_sweep_task() -> int:
+    """Queue again what never reached the broker, lost its retry, or whose worker died
+    mid-send; give up on mail that is too old. Safe alongside the send task: a row is
+    claimed before it is sent, so a second task for it does nothing."""
+    now = timezone.now()
+    waiting = (OutboundStatus.QUEUED, OutboundStatus.SENDING)
+    OutboundMessage.objects.filter(status__in=waiting, created_at__lt=now - SWEEP_GIVE_UP).update(
+        status=OutboundStatus.FAILED, error="Not sent in time; given up."
+    )
+    # A worker that died while sending leaves the row "sending": send it again (a rare
+    # duplicate is better than a lost reply).
+    OutboundMessage.objects.filter(
+        status=OutboundStatus.SENDING, claimed_at__lt=now - SWEEP_STALE
+    ).update(status=OutboundStatus.QUEUED)
+    pending = list(
+        OutboundMessage.objects.filter(
+            status=OutboundStatus.QUEUED, created_at__lt=now - SWEEP_STALE
+        )
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - SWEEP_STALE))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    for outbound_id in pending:
+        outbound_enqueue(outbound_id)
+    return len(pending)
