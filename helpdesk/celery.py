@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings.base")
 
@@ -19,3 +20,12 @@ def _make_filesystem_broker_folders(sender: Celery, **kwargs: object) -> None:
         folder = (sender.conf.broker_transport_options or {}).get(key)
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@worker_init.connect
+def _refuse_to_start_without_a_secret_key(**kwargs: object) -> None:
+    # Celery logs and ignores exceptions from signal handlers: leave explicitly.
+    from helpdesk.startup import MISSING_SECRET_KEY, secret_key_is_set
+
+    if not secret_key_is_set():
+        raise SystemExit(f"helpdesk: {MISSING_SECRET_KEY}")
