@@ -12,7 +12,7 @@ import pytest
 from accounts.models import User
 from mailgate import services
 from mailgate.models import InboundMessage, InboundStatus, Mailbox
-from tests.accounts.factories import UserFactory, agent_user
+from tests.accounts.factories import agent_user
 from tests.routing.factories import DepartmentFactory
 from tests.tickets.factories import closed_status, open_ticket, status
 from tickets import services as ticket_services
@@ -286,7 +286,6 @@ def test_a_customer_reply_from_another_member_of_a_sharing_organization_threads(
         mailbox,
     )
     assert colleague.outcome == "message" and colleague.ticket == first.ticket
-    assert UserFactory  # factories stay importable for the shared fixtures
 
 
 class TestPipe:
