@@ -173,6 +173,10 @@ class Ticket(TimeStampedModel):
     first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
     last_message_at = models.DateTimeField(_("last customer message"), null=True, blank=True)
     last_response_at = models.DateTimeField(_("last agent response"), null=True, blank=True)
+    # What the staff search box looks through: number, subject, the customer's name and
+    # addresses and the text of the entries, kept up to date by the services. PostgreSQL
+    # searches it through a full-text GIN index (migration 0007); other databases use LIKE.
+    search_document = models.TextField(_("search document"), blank=True, editable=False)
 
     class Meta:
         verbose_name = _("ticket")
@@ -246,6 +250,9 @@ class ThreadEntry(TimeStampedModel):
     body_format = models.CharField(
         _("format"), max_length=10, choices=BodyFormat, default=BodyFormat.TEXT
     )
+    # The body rendered once through the one sanitiser when the entry is written (remote
+    # images blocked), so pages never re-sanitise it. Empty means "render on the fly".
+    body_html = models.TextField(_("rendered body"), blank=True, editable=False)
     # Email threading: our own Message-ID on outbound entries, the sender's on inbound ones.
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)

@@ -28,11 +28,13 @@ from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.lib import files
+from helpdesk.lib.sanitize import render_body
 from routing.assignment import assignment_refusal, auto_assignee, reopen_assignee
 from routing.filters import FilterResult, result_summary
 from routing.models import CtiItem, Department, HelpTopic, Team
 from routing.services import draft_route, sender_banned
 
+from . import search
 from .models import (
     Attachment,
     BodyFormat,
@@ -222,6 +224,7 @@ def _entry_add(
         source=source,
         body=body,
         body_format=body_format,
+        body_html=render_body(body, body_format),
         message_id=message_id[:255],
         in_reply_to=in_reply_to[:255],
         references=references,
@@ -229,6 +232,15 @@ def _entry_add(
     )
     for upload in attachments:
         attachment_store(entry=entry, upload=upload)
+    if ticket.search_document:
+        document = search.document_append(
+            ticket.search_document, search.entry_text(body, body_format)
+        )
+    else:
+        document = search.document_build(ticket, [(body, body_format)])
+    if document != ticket.search_document:
+        ticket.search_document = document
+        Ticket.objects.filter(pk=ticket.pk).update(search_document=document)
     return entry
 
 
@@ -854,7 +866,8 @@ def ticket_subject_edit(*, ticket: Ticket, by: User, subject: str) -> Ticket:
     if previous == subject:
         return ticket
     ticket.subject = subject
-    ticket.save(update_fields=["subject", "updated_at"])
+    ticket.search_document = search.document_append(ticket.search_document, subject)
+    ticket.save(update_fields=["subject", "search_document", "updated_at"])
     event_record(
         ticket=ticket,
         action=EventAction.EDITED,

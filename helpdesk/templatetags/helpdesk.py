@@ -1,5 +1,5 @@
 from django import template
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from helpdesk.lib.sanitize import render_body as _render_body
 from helpdesk.lib.sanitize import render_markdown as _render_markdown
@@ -9,7 +9,14 @@ register = template.Library()
 
 @register.filter
 def render_body(entry: object) -> SafeString:
-    """`{{ entry|render_body }}`: a thread entry's body through the one sanitiser."""
+    """`{{ entry|render_body }}`: a thread entry's body through the one sanitiser.
+
+    Entries carry their body already rendered by the sanitiser when they were written
+    (`ThreadEntry.body_html`); only older rows are rendered here.
+    """
+    rendered = getattr(entry, "body_html", "")
+    if rendered:
+        return mark_safe(rendered)  # noqa: S308 - written by the sanitiser, never by a user
     return _render_body(entry.body, entry.body_format)  # type: ignore[attr-defined]
 
 
