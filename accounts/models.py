@@ -255,3 +255,42 @@ class AgentDepartmentAccess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} → {self.department} ({self.role})"
+
+
+class ApiKey(TimeStampedModel):
+    """A key automations send as `X-API-Key` or `Authorization: Bearer`.
+
+    Only the SHA-256 of the key is stored; the key itself is shown once, when it is made. The
+    key acts as `user` (a person, or a service account) with that user's permissions, and
+    the two osTicket flags gate the osTicket-compatible endpoints."""
+
+    name = models.CharField(_("name"), max_length=128)
+    # The first characters of the key, shown in lists so people can tell keys apart.
+    prefix = models.CharField(_("prefix"), max_length=16, editable=False)
+    key_hash = models.CharField(_("SHA-256 of the key"), max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(
+        User, models.CASCADE, related_name="api_keys", verbose_name=_("acts as")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    # Addresses or networks ("192.0.2.10", "10.0.0.0/8", "2001:db8::/32"); empty: any.
+    allowed_ips = models.JSONField(_("allowed addresses"), default=list, blank=True)
+    can_create_tickets = models.BooleanField(_("may create tickets (osTicket API)"), default=False)
+    can_exec_cron = models.BooleanField(_("may run cron (osTicket API)"), default=False)
+    notes = models.TextField(_("notes"), blank=True)
+    created_by = models.ForeignKey(User, models.SET_NULL, null=True, blank=True, related_name="+")
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= now()

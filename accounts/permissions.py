@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
@@ -37,6 +36,7 @@ PERMISSIONS: dict[str, Any] = {
     "ticket.merge": _("Merge tickets"),
     "ticket.link": _("Link tickets"),
     "ticket.markanswered": _("Mark tickets answered"),
+    "ticket.due_override": _("Set a ticket's due date by hand, overriding its SLA"),
     "task.create": _("Create tasks"),
     "task.edit": _("Edit tasks"),
     "task.assign": _("Assign tasks"),
@@ -214,7 +214,9 @@ def _customer_can(user: User, permission: str, ticket: Ticket) -> bool:
     if permission in CUSTOMER_TICKET_PERMISSIONS:
         return True
     if permission == "ticket.close":
-        return ticket.user_id == user.pk and settings.HELPDESK_CUSTOMERS_CAN_CLOSE
+        from helpdesk.config import config
+
+        return ticket.user_id == user.pk and config().customers_can_close
     return False
 
 

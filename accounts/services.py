@@ -1,5 +1,7 @@
 """Writes on people: customers found or created by address, agents and their access."""
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -15,7 +17,34 @@ from .models import (
     UserEmail,
     normalize_email,
 )
-from .permissions import forget_scope
+from .permissions import AgentScope, forget_scope
+
+# RFC 6532 local part: a dot-atom whose characters are RFC 5322 atext or any non-ASCII letter,
+# mark, number, symbol or punctuation (no spaces, no controls).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_UTF8_LOCAL_PART = re.compile(rf"(?:{_ATEXT}|[^\x00-\x7f\s])+(?:\.(?:{_ATEXT}|[^\x00-\x7f\s])+)*")
+
+
+def email_address_validate(address: str) -> None:
+    """Django's check, widened to internationalised addresses (RFC 6532, `jdöe@mächine.de`):
+    mail systems deliver them, and their senders must be able to open tickets.
+
+    Django accepts non-ASCII domains (as IDNA) but only ASCII local parts."""
+    try:
+        validate_email(address)
+        return
+    except ValidationError:
+        local, at, domain = address.rpartition("@")
+        if (
+            not at
+            or local.isascii()
+            or len(local) > 64
+            or len(address) > 254
+            or not local.isprintable()
+            or not _UTF8_LOCAL_PART.fullmatch(local)
+        ):
+            raise
+    validate_email(f"user@{domain}")
 
 
 def organization_for_email(email: str) -> Organization | None:
@@ -37,7 +66,7 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
     usable password, joined to the organization of the address's domain."""
     address = normalize_email(email)
     try:
-        validate_email(address)
+        email_address_validate(address)
     except ValidationError:
         raise ValidationError({"email": _("Enter a valid email address.")}) from None
     user = user_get_by_email(email=address)
@@ -60,12 +89,42 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
 def user_email_add(*, user: User, email: str) -> UserEmail:
     address = normalize_email(email)
     try:
-        validate_email(address)
+        email_address_validate(address)
     except ValidationError:
         raise ValidationError({"email": _("Enter a valid email address.")}) from None
     if UserEmail.objects.filter(email=address).exists():
         raise ValidationError({"email": _("This address already belongs to a user.")})
     return UserEmail.objects.create(user=user, email=address, is_primary=False)
+
+
+def agent_scopes_preload(users: list[User]) -> None:
+    """Work out the agent scope (`permissions.agent_scope`) of many users in three queries
+    rather than three each, for code that checks access for a list of agents at once (the
+    recipients of an alert). It builds the scope exactly as `agent_scope` does; users who
+    are no active agent get None."""
+    wanted = [user for user in users if user.is_active and not hasattr(user, "_agent_scope")]
+    if not wanted:
+        return
+    agents = {
+        agent.user_id: agent
+        for agent in Agent.objects.filter(user__in=wanted, is_active=True)
+        .select_related("role")
+        .prefetch_related("department_access__role", "teams")
+    }
+    for user in wanted:
+        agent = agents.get(user.pk)
+        scope = None
+        if agent is not None:
+            roles = {access.department_id: access.role for access in agent.department_access.all()}
+            roles[agent.department_id] = agent.role
+            scope = AgentScope(
+                primary_department_id=agent.department_id,
+                primary_role=agent.role,
+                roles_by_department=roles,
+                team_ids=frozenset(team.pk for team in agent.teams.all() if team.is_active),
+                assigned_only=agent.assigned_only,
+            )
+        user._agent_scope = scope  # type: ignore[attr-defined]
 
 
 @transaction.atomic
@@ -96,3 +155,150 @@ def agent_create(
         agent.teams.set(teams)
     forget_scope(user)
     return agent
+
+
+# --- Admin screens: agents and roles ----------------------------------------------------------
+
+
+def agent_invite_send(*, agent: Agent, base_url: str) -> None:
+    """Mail the agent a link to set their password (Django's password-reset token: it stops
+    working once the password is set, and after PASSWORD_RESET_TIMEOUT)."""
+    from django.conf import settings
+    from django.contrib.auth.tokens import default_token_generator
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from helpdesk.config import config
+
+    user = agent.user
+    path = reverse(
+        "staff:password_set",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+    context = {
+        "user": user,
+        "link": base_url.rstrip("/") + path,
+        "title": config().helpdesk_name,
+        "days": max(1, settings.PASSWORD_RESET_TIMEOUT // 86400),
+    }
+    subject = render_to_string("admin_screens/emails/invite_subject.txt", context).strip()
+    body = render_to_string("admin_screens/emails/invite_body.txt", context)
+    send_mail(" ".join(subject.split()), body, None, [user.email])
+
+
+def agent_invite(
+    *,
+    email: str,
+    name: str,
+    department: object,
+    role: Role,
+    teams: list[object] | None = None,
+    assigned_only: bool = False,
+    actor: User,
+    base_url: str,
+) -> Agent:
+    """Make the person with `email` an agent (a new user without a password, or an existing
+    customer, who keeps theirs) and mail them a set-password link after commit."""
+    from helpdesk.adminlog import admin_log_record
+    from helpdesk.models import AdminAction
+
+    address = normalize_email(email)
+    with transaction.atomic():
+        user = user_get_by_email(email=address)
+        if user is not None and Agent.objects.filter(user=user).exists():
+            raise ValidationError({"email": _("This person is already an agent.")})
+        if user is None:
+            user = User.objects.create_user(address, None, name=name.strip()[:150])
+        elif name.strip() and not user.name:
+            user.name = name.strip()[:150]
+            user.save(update_fields=["name"])
+        agent = agent_create(
+            user=user, department=department, role=role, teams=teams, assigned_only=assigned_only
+        )
+        admin_log_record(
+            actor=actor,
+            obj=agent,
+            action=AdminAction.CREATE,
+            changes={
+                "email": [None, user.email],
+                "name": [None, user.name],
+                "department": [None, str(department)],
+                "role": [None, str(role)],
+                "teams": [None, sorted(str(team) for team in teams or [])],
+                "assigned_only": [None, assigned_only],
+            },
+        )
+        transaction.on_commit(lambda: agent_invite_send(agent=agent, base_url=base_url))
+    return agent
+
+
+def _access_display(agent: Agent) -> list[str]:
+    return sorted(
+        f"{access.department} ({access.role})"
+        for access in agent.department_access.select_related("department", "role")
+    )
+
+
+def agent_update(*, form: object, access: object, actor: User) -> Agent:
+    """Save an agent's profile form (with name and teams) and extended-access formset, both
+    valid, and log the change. Admins cannot deactivate themselves, nor give themselves a
+    role without "admin.staff" (they would lock themselves out of this screen)."""
+    from helpdesk.adminlog import admin_log_record, form_changes
+    from helpdesk.models import AdminAction
+
+    agent: Agent = form.instance  # type: ignore[attr-defined]
+    data = form.cleaned_data  # type: ignore[attr-defined]
+    if agent.user_id == actor.pk and not data["is_active"]:
+        raise ValidationError({"is_active": _("You cannot deactivate yourself.")})
+    if agent.user_id == actor.pk and not actor.is_superuser and not data["role"].has("admin.staff"):
+        raise ValidationError(
+            {"role": _("Your own role keeps “Administer agents, roles and teams”.")}
+        )
+    with transaction.atomic():
+        changes = form_changes(form)  # type: ignore[arg-type]
+        before_access = _access_display(agent)
+        agent = form.save()  # type: ignore[attr-defined]
+        user = agent.user
+        if user.name != data["name"].strip():
+            user.name = data["name"].strip()
+            user.save(update_fields=["name"])
+        # Inactive teams are not on the form; membership of them is kept.
+        kept = list(agent.teams.filter(is_active=False))
+        agent.teams.set([*kept, *data["teams"]])
+        access.instance = agent  # type: ignore[attr-defined]
+        access.save()  # type: ignore[attr-defined]
+        after_access = _access_display(agent)
+        if before_access != after_access:
+            changes["extended access"] = [before_access, after_access]
+        if changes:
+            admin_log_record(actor=actor, obj=agent, action=AdminAction.UPDATE, changes=changes)
+    forget_scope(agent.user)
+    forget_scope(actor)
+    return agent
+
+
+def role_save(*, form: object, actor: User) -> Role:
+    """Save a role form. Admins cannot take "admin.staff" from their own primary role, which
+    would lock them out of this screen."""
+    from helpdesk.adminlog import admin_form_save
+
+    role: Role = form.instance  # type: ignore[attr-defined]
+    permissions = form.cleaned_data["permissions"]  # type: ignore[attr-defined]
+    if (
+        role.pk is not None
+        and not actor.is_superuser
+        and "admin.staff" not in permissions
+        and Agent.objects.filter(user=actor, role_id=role.pk).exists()
+    ):
+        raise ValidationError(
+            {"permissions": _("Your own role keeps “Administer agents, roles and teams”.")}
+        )
+    saved = admin_form_save(form=form, actor=actor)  # type: ignore[arg-type]
+    forget_scope(actor)
+    return saved  # type: ignore[return-value]

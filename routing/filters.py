@@ -27,6 +27,7 @@ from .models import FilterChannel, FilterMatch, RuleField, RuleOperator
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from sla.models import SLAPlan
     from tickets.models import Priority, TicketStatus
     from tickets.services import TicketDraft
 
@@ -74,6 +75,7 @@ class FilterResult:
     cti_item: CtiItem | None = None
     assignee: User | None = None
     team: Team | None = None
+    sla: SLAPlan | None = None
     collaborators: list[str] = field(default_factory=list)
     auto_respond: bool = True
     # Which filter set each action, for the audit event ("assigned by filter X").
@@ -186,7 +188,7 @@ def filter_matches(
 
 
 def _apply_actions(filter_: Filter, result: FilterResult) -> None:
-    for name in ("department", "priority", "status", "help_topic", "cti_item", "team"):
+    for name in ("department", "priority", "status", "help_topic", "cti_item", "team", "sla"):
         if getattr(filter_, f"{name}_id") is not None:
             setattr(result, name, getattr(filter_, name))
             result.set_by[name] = filter_.name

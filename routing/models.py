@@ -67,7 +67,15 @@ class Department(TreeMixin, TimeStampedModel):
         related_name="managed_departments",
     )
     signature = models.TextField(_("signature"), blank=True)
-    # No default SLA yet: the SLA app has no models (it comes with the SLA issue).
+    sla = models.ForeignKey(
+        "sla.SLAPlan",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("SLA plan"),
+        help_text=_("New tickets get this plan unless a filter or their help topic sets one."),
+    )
     default_priority = models.ForeignKey(
         "tickets.Priority",
         models.PROTECT,
@@ -204,6 +212,15 @@ class HelpTopic(TreeMixin, TimeStampedModel):
         related_name="help_topics",
         verbose_name=_("assign to team"),
         help_text=_("New tickets of this topic are assigned to this team."),
+    )
+    sla = models.ForeignKey(
+        "sla.SLAPlan",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("SLA plan"),
+        help_text=_("New tickets of this topic get this plan (before the department's)."),
     )
     auto_response = models.BooleanField(
         _("auto-response"),
@@ -414,6 +431,14 @@ class Filter(TimeStampedModel):
     team = models.ForeignKey(
         Team, models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("team")
     )
+    sla = models.ForeignKey(
+        "sla.SLAPlan",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("set SLA plan"),
+    )
     collaborator_email = models.EmailField(_("add collaborator"), blank=True)
     disable_auto_response = models.BooleanField(_("disable auto-response"), default=False)
 
@@ -425,6 +450,7 @@ class Filter(TimeStampedModel):
         "cti_item",
         "assignee",
         "team",
+        "sla",
         "collaborator_email",
         "disable_auto_response",
     )

@@ -1,7 +1,18 @@
 import pytest
+from django.core.cache import cache
 
+from helpdesk.config import CACHE_KEY
 from tests.accounts.factories import agent_user
 from tests.routing.factories import DepartmentFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings_cache():
+    """The help desk's settings row is cached across requests; a test's row must not
+    outlive its rolled-back transaction."""
+    cache.delete(CACHE_KEY)
+    yield
+    cache.delete(CACHE_KEY)
 
 
 @pytest.fixture

@@ -42,12 +42,18 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "anymail",
+    "csp",
+    "django_htmx",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "routing",
     "tickets",
     "sla",
     "mailgate",
     "kb",
+    "api",
     "helpdesk",
 ]
 
@@ -61,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -78,6 +86,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "helpdesk.context_processors.site",
+                "helpdesk.context_processors.staff_nav",
             ],
         },
     },
@@ -192,9 +201,32 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
-    # Expired sessions pile up in the session table; a daily sweep keeps it small.
-    "sessions-purge": {
-        "task": "accounts.tasks.sessions_purge_task",
+    # SLA: open tickets past their due date are marked overdue (alerts, escalation). Every
+    # 5 minutes keeps an alert at most 5 minutes late; a run is one set-based UPDATE, cheap
+    # when nothing is due. A run still queued when the next is due is dropped.
+    "sla-overdue-check": {
+        "task": "sla.tasks.overdue_check_task",
+        "schedule": 5 * 60,
+        "options": {"expires": 5 * 60},
+    },
+    # Resolved tickets close after AUTO_CLOSE_DAYS days: a limit counted in days needs no
+    # more than an hourly look.
+    "sla-auto-close": {
+        "task": "sla.tasks.auto_close_task",
+        "schedule": 60 * 60,
+        "options": {"expires": 60 * 60},
+    },
+    # Edit locks last TICKET_LOCK_MINUTES; expired ones are ignored anyway, so clearing them
+    # every 5 minutes only keeps the table small.
+    "ticket-locks-clear": {
+        "task": "sla.tasks.ticket_locks_clear_task",
+        "schedule": 5 * 60,
+        "options": {"expires": 5 * 60},
+    },
+    # Expired sessions, files no attachment references, mail logs past LOG_RETENTION_DAYS:
+    # nothing urgent, so once a day.
+    "purge": {
+        "task": "sla.tasks.purge_task",
         "schedule": 24 * 60 * 60,
     },
     # Mail in: every MAIL_FETCH_INTERVAL seconds (5 minutes, osTicket's default fetch
@@ -208,6 +240,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Mail out: mail that never reached the broker, or whose worker died mid-send, is queued
     # again; every 5 minutes keeps a lost notification late by minutes, not hours.
+    # Webhooks: a delivery whose queued retry was lost is queued again; every 5 minutes,
+    # the first backoff step's order of magnitude.
+    "webhook-deliveries-sweep": {
+        "task": "api.tasks.webhook_deliveries_sweep_task",
+        "schedule": 5 * 60,
+    },
+    # Idempotency-Key answers are kept a day; an hourly purge keeps the table small.
+    "idempotent-requests-purge": {
+        "task": "api.tasks.idempotent_requests_purge_task",
+        "schedule": 60 * 60,
+    },
     "mail-out-sweep": {
         "task": "mailgate.notifications.outbound_sweep_task",
         "schedule": 5 * 60,
@@ -236,6 +279,25 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
+# Content-Security-Policy on every response (django-csp): scripts and styles only from our
+# own static files, never inline, never eval. Templates carry no inline <script>, no
+# style="" and no on*="" handlers; htmx is configured by a <meta> tag not to inject styles
+# or evaluate code. Mail bodies are sanitised HTML, and this policy is the second wall.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -258,6 +320,26 @@ HELPDESK_AUTO_CLAIM_ON_REPLY = env.bool("AUTO_CLAIM_ON_REPLY", default=True)
 HELPDESK_CUSTOMERS_CAN_CLOSE = env.bool("CUSTOMERS_CAN_CLOSE", default=True)
 # Largest attachment accepted through any channel, in bytes.
 HELPDESK_MAX_ATTACHMENT_SIZE = env.int("MAX_ATTACHMENT_SIZE", default=10 * 1024 * 1024)
+# File types customers may attach in the portal (tickets/attachments_policy.py): extensions
+# (".pdf") and content types ("text/plain", "application/*"), comma-separated. Raster images
+# (png, jpeg, gif, webp) are also checked to really be images. SVG and HTML are left out on
+# purpose: they can carry scripts.
+HELPDESK_ATTACHMENT_TYPES = env.list(
+    "ATTACHMENT_TYPES",
+    default=[
+        ".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".log", ".csv", ".rtf",
+        ".doc", ".docx", ".xls", ".xlsx", ".ppt", ".pptx", ".odt", ".ods", ".odp",
+        ".zip", ".eml",
+    ],
+)  # fmt: skip
+# Customer portal: how long an emailed guest link to a ticket works, and a registration
+# link (seconds); how many tickets an anonymous visitor may open, and how many link emails
+# (guest links, registration, password reset) one client may ask for, per hour and client
+# address. One mailbox also receives at most PORTAL_EMAIL_LIMIT link emails an hour.
+HELPDESK_GUEST_LINK_MAX_AGE = env.int("GUEST_LINK_MAX_AGE", default=7 * 24 * 60 * 60)
+HELPDESK_REGISTRATION_LINK_MAX_AGE = env.int("REGISTRATION_LINK_MAX_AGE", default=3 * 24 * 60 * 60)
+HELPDESK_PORTAL_OPEN_LIMIT = env.int("PORTAL_OPEN_LIMIT", default=10)
+HELPDESK_PORTAL_EMAIL_LIMIT = env.int("PORTAL_EMAIL_LIMIT", default=10)
 # Mail in: larger messages are kept but not processed, with the reason.
 HELPDESK_MAIL_MAX_SIZE = env.int("MAIL_MAX_SIZE", default=25 * 1024 * 1024)
 # The ticket token in subjects ("[#123456]"); its first group is the ticket number.
@@ -301,3 +383,72 @@ HELPDESK_ALERT_OVERDUE = env.bool("ALERT_OVERDUE", default=True)
 # Who hears about a department's tickets nobody is assigned to: its manager, its agents.
 HELPDESK_ALERT_DEPT_MANAGER = env.bool("ALERT_DEPT_MANAGER", default=True)
 HELPDESK_ALERT_DEPT_MEMBERS = env.bool("ALERT_DEPT_MEMBERS", default=True)
+
+# --- SLA and scheduled jobs ---
+# The SLA plan (by name) of new tickets whose filter, help topic and department set none.
+# Empty: no plan, so no due date unless an agent sets one. "Default SLA" ships.
+HELPDESK_DEFAULT_SLA = env.str("DEFAULT_SLA", default="Default SLA")
+# Tickets in a status that closes automatically ("Resolved") are closed after this many days
+# without a customer reply or a reopen. 0: never.
+HELPDESK_AUTO_CLOSE_DAYS = env.int("AUTO_CLOSE_DAYS", default=14)
+# Processed and ignored inbound mail and sent outbound mail are deleted after this many days
+# (failed ones are kept twice as long, for investigation; unprocessed and unsent ones until
+# they are done). Replies to older notifications still thread by the subject's ticket token.
+# 0: kept forever.
+HELPDESK_LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=365)
+# Minutes an agent's edit lock on a ticket lasts (renewed while they type).
+HELPDESK_TICKET_LOCK_MINUTES = env.int("TICKET_LOCK_MINUTES", default=3)
+
+# --- API ------------------------------------------------------------------------------------
+# REST API v1 (/api/v1/) and the osTicket-compatible API (/api/tickets.json, ...). Keys are
+# sent as `X-API-Key` or `Authorization: Bearer`; the staff session works too (with CSRF).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/minute")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Help desk REST API",
+    "DESCRIPTION": (
+        "Everything an agent or an admin can do, for automations. Authenticate with an API "
+        "key in `X-API-Key: <key>` or `Authorization: Bearer <key>`."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"WebhookEventEnum": "api.models.WebhookEvent"},
+    # Redoc from our own static files, so the docs page needs no CDN (see CSP below).
+    "REDOC_DIST": "SIDECAR",
+}
+# Largest request body the API reads, in bytes (attachments travel base64-encoded, a third
+# larger than the file); larger bodies get 413.
+HELPDESK_API_MAX_BODY_SIZE = env.int("API_MAX_BODY_SIZE", default=20 * 1024 * 1024)
+# Proxies whose X-Forwarded-For is believed for an API key's allowed addresses (osTicket's
+# TRUSTED_PROXIES): addresses or networks, comma-separated. Empty: REMOTE_ADDR only.
+HELPDESK_TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# The cache that counts API requests for rate limits: shared by every web process (Redis in
+# production through CACHE_URL).
+HELPDESK_API_THROTTLE_CACHE = env.str("API_THROTTLE_CACHE", default="default")
+# Webhooks: deliveries to loopback, private, link-local and metadata addresses are refused
+# unless this is true (a receiver on the same machine or network).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+# Seconds to wait for a webhook receiver; attempts per delivery before it is given up; failed
+# attempts in a row after which the endpoint is disabled and the admins are told.
+WEBHOOK_TIMEOUT = env.int("WEBHOOK_TIMEOUT", default=10)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=15)
