@@ -7,6 +7,7 @@ Rows are changed only through `tickets.services`; reads that cross relations liv
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from helpdesk.lib.models import TimeStampedModel
@@ -34,6 +35,19 @@ class TicketStatus(models.Model):
         default=False,
         help_text=_(
             "A message from the customer moves the ticket back to the default open status."
+        ),
+    )
+    pauses_sla = models.BooleanField(
+        _("pauses the SLA"),
+        default=False,
+        help_text=_("Time in this status does not count towards the SLA's due dates."),
+    )
+    auto_close = models.BooleanField(
+        _("closes automatically"),
+        default=False,
+        help_text=_(
+            "Tickets resolved with this status are closed after AUTO_CLOSE_DAYS days "
+            "without a customer reply."
         ),
     )
     sort_order = models.PositiveIntegerField(_("order"), default=0)
@@ -157,8 +171,31 @@ class Ticket(TimeStampedModel):
     cti_item = models.ForeignKey(
         "routing.CtiItem", models.PROTECT, null=True, blank=True, related_name="tickets"
     )
+    # SLA (see sla.clock): the plan, the due dates it gives, an agent's override kept apart,
+    # and the business time the clock stood still in statuses that pause it. `due_at` is
+    # the effective due date queues sort on and the overdue job compares: the override, else
+    # the first-response due date until the first response, else the resolution due date.
+    sla = models.ForeignKey(
+        "sla.SLAPlan",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("SLA plan"),
+    )
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    due_override_at = models.DateTimeField(_("due (set by hand)"), null=True, blank=True)
+    sla_paused_at = models.DateTimeField(_("SLA paused since"), null=True, blank=True)
+    sla_paused_seconds = models.PositiveIntegerField(_("SLA paused (business seconds)"), default=0)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)
     is_overdue = models.BooleanField(_("overdue"), default=False)
+    # Set by the overdue job when it marks the ticket (and the auto-close job when it closes
+    # it): each run finds the rows it changed by its own timestamp. Not indexed: the jobs
+    # read back through the indexes their UPDATE used, and an indexed column here would
+    # make every such UPDATE write all of the ticket's indexes.
+    overdue_at = models.DateTimeField(_("marked overdue"), null=True, blank=True)
+    auto_closed_at = models.DateTimeField(_("closed automatically"), null=True, blank=True)
     is_answered = models.BooleanField(_("answered"), default=False)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     closed_by = models.ForeignKey(
@@ -203,6 +240,11 @@ class Ticket(TimeStampedModel):
             models.Index(
                 fields=["due_at"], name="ticket_due_open", condition=Q(closed_at__isnull=True)
             ),
+            # Auto-close: tickets in a resolved status, closed longest ago first.
+            models.Index(fields=["status", "closed_at"], name="ticket_status_closed"),
+            # Auto-close reading back the tickets one run closed (its UPDATE changes the
+            # status, so it writes the indexes anyway).
+            models.Index(fields=["auto_closed_at"], name="ticket_auto_closed"),
         ]
 
     def __str__(self) -> str:
@@ -303,6 +345,10 @@ class EventAction(models.TextChoices):
     COLLAB_REMOVED = "collab_removed", _("Collaborator removed")
     DELIVERY_FAILED = "delivery_failed", _("Delivery failed")
     CTI = "cti", _("Reclassified")
+    SLA = "sla", _("SLA plan changed")
+    DUE_OVERRIDE = "due_override", _("Due date set")
+    OVERDUE = "overdue", _("Overdue")
+    AUTO_CLOSED = "auto_closed", _("Closed automatically")
 
 
 class ThreadEvent(models.Model):
@@ -364,6 +410,28 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TicketLock(models.Model):
+    """An agent editing a ticket (writing a reply) holds its lock for a few minutes, so a
+    colleague opening it sees who is at work on it (osTicket's collision avoidance). Expired
+    locks are ignored, and cleared by a scheduled job."""
+
+    ticket = models.OneToOneField(Ticket, models.CASCADE, related_name="lock")
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(_("expires"))
+    created_at = models.DateTimeField(_("locked"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("ticket lock")
+        verbose_name_plural = _("ticket locks")
+        indexes = [
+            # The cleanup job: locks past their expiry.
+            models.Index(fields=["expires_at"], name="ticketlock_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket} locked by {self.agent_id}"
 
 
 class Collaborator(models.Model):

@@ -11,6 +11,8 @@ import secrets
 from django.conf import settings
 from django.db import transaction
 
+from helpdesk.config import config
+
 from .models import Sequence
 
 _TOKEN = re.compile(r"\\#|#+|[^#\\]+|\\")
@@ -68,7 +70,7 @@ def sequence_draw(name: str) -> tuple[int, str]:
 
 def ticket_number_next() -> tuple[str, bool]:
     """A new ticket number and whether it is random (then the caller retries on a clash)."""
-    fmt = settings.HELPDESK_TICKET_NUMBER_FORMAT
+    fmt = config().ticket_number_format
     sequence_name = settings.HELPDESK_TICKET_NUMBER_SEQUENCE
     if sequence_name:
         value, padding = sequence_draw(sequence_name)

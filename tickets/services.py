@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -27,12 +28,15 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
+from helpdesk.config import config
 from helpdesk.lib import files
 from helpdesk.lib.sanitize import render_body
 from routing.assignment import assignment_refusal, auto_assignee, reopen_assignee
 from routing.filters import FilterResult, result_summary
 from routing.models import CtiItem, Department, HelpTopic, Team
 from routing.services import draft_route, sender_banned
+from sla import clock as sla_clock
+from sla.models import SLAPlan
 
 from . import search
 from .models import (
@@ -49,6 +53,7 @@ from .models import (
     ThreadEntry,
     ThreadEvent,
     Ticket,
+    TicketLock,
     TicketStatus,
 )
 from .numbers import ticket_number_next
@@ -101,9 +106,12 @@ class TicketDraft:
     team: Team | None = None
     status: TicketStatus | None = None
     cti_item: CtiItem | None = None
+    sla: SLAPlan | None = None  # set by a filter, else routing picks the topic's, department's
     # False: no new-ticket auto-response (filters, the topic and the department may also
     # turn it off); `draft_route` leaves the decision here for the notifications.
     auto_respond: bool = True
+    # False: no new-ticket alert to agents (osTicket API's `alert`).
+    alert: bool = True
     routing: FilterResult | None = None  # what the filters decided (set by draft_route)
 
 
@@ -172,11 +180,12 @@ def attachment_store(*, entry: ThreadEntry, upload: AttachmentUpload) -> Attachm
     the purge job removes files no attachment references."""
     name = files.clean_filename(upload.name)
     size = len(upload.content)
-    if size > settings.HELPDESK_MAX_ATTACHMENT_SIZE:
+    limit = config().max_attachment_size
+    if size > limit:
         raise ValidationError(
             {
                 "attachments": _("%(name)s is larger than the limit of %(limit)d MB.")
-                % {"name": name, "limit": settings.HELPDESK_MAX_ATTACHMENT_SIZE // (1024 * 1024)}
+                % {"name": name, "limit": limit // (1024 * 1024)}
             }
         )
     content_type = files.guess_content_type(name, upload.content_type)
@@ -273,6 +282,7 @@ def _status_apply(
             fields.append("assignee")
     else:
         action = EventAction.STATUS
+    fields += sla_clock.on_status_change(ticket, previous=previous, now=now)
     event_record(ticket=ticket, action=action, actor=by, data=data)
     return fields
 
@@ -452,6 +462,8 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     )
     if status.state == StatusState.CLOSED:
         ticket.closed_at = now
+    ticket.sla = draft.sla
+    sla_clock.on_open(ticket, now=now)
     _ticket_insert(ticket)
     Thread.objects.create(ticket=ticket)
     entry = _entry_add(
@@ -474,7 +486,10 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         "help_topic": _name(ticket.help_topic),
         "priority": ticket.priority.name,
         "auto_respond": draft.auto_respond,
+        "sla": _name(ticket.sla),
     }
+    if not draft.alert:
+        created["alert"] = False
     if status.state != StatusState.OPEN or not status.is_default:
         created["status"] = status.name
     if item is not None:
@@ -601,8 +616,9 @@ def ticket_reply(
     if ticket.first_response_at is None:
         ticket.first_response_at = entry.created_at
         fields.append("first_response_at")
+        fields += sla_clock.due_effective(ticket, now=entry.created_at)
     if (
-        settings.HELPDESK_AUTO_CLAIM_ON_REPLY
+        config().claim_on_reply
         and not ticket.department.disable_claim_on_reply
         and ticket.assignee_id is None
         and assignment_refusal(by, ticket.department) is None
@@ -775,6 +791,12 @@ def ticket_transfer(
         data["released"] = ticket.assignee.get_full_name()
         ticket.assignee = None
         fields.append("assignee")
+    plan = sla_clock.plan_follow(ticket, department.sla)
+    if plan is not None:
+        data["sla"] = plan.name
+        fields += _sla_change(ticket=ticket, plan=plan, by=by, reason="transfer")
+    elif ticket.closed_at is None:
+        fields += sla_clock.due_compute(ticket, now=timezone.now())
     ticket.save(update_fields=sorted(set(fields)))
     event_record(ticket=ticket, action=EventAction.TRANSFERRED, actor=by, data=data)
     return ticket
@@ -843,7 +865,10 @@ def ticket_priority_set(*, ticket: Ticket, by: User, priority: Priority) -> Tick
         raise ValidationError({"priority": _("The ticket already has this priority.")})
     previous = ticket.priority
     ticket.priority = priority
-    ticket.save(update_fields=["priority", "updated_at"])
+    fields = ["priority", "updated_at"]
+    if ticket.closed_at is None:  # targets may differ per priority
+        fields += sla_clock.due_compute(ticket, now=timezone.now())
+    ticket.save(update_fields=fields)
     event_record(
         ticket=ticket,
         action=EventAction.PRIORITY,
@@ -887,7 +912,11 @@ def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | N
     if previous == help_topic:
         return ticket
     ticket.help_topic = help_topic
-    ticket.save(update_fields=["help_topic", "updated_at"])
+    fields = ["help_topic", "updated_at"]
+    plan = sla_clock.plan_follow(ticket, help_topic.sla if help_topic is not None else None)
+    if plan is not None:
+        fields += _sla_change(ticket=ticket, plan=plan, by=by, reason="help_topic")
+    ticket.save(update_fields=fields)
     event_record(
         ticket=ticket,
         action=EventAction.EDITED,
@@ -931,6 +960,75 @@ def ticket_cti_set(*, ticket: Ticket, by: User, item: CtiItem | None) -> Ticket:
     return ticket
 
 
+def _sla_change(*, ticket: Ticket, plan: SLAPlan | None, by: User | None, reason: str) -> list[str]:
+    """Put a locked ticket under `plan`, due dates computed again; records the event."""
+    previous = ticket.sla
+    fields = sla_clock.plan_set(ticket, plan, now=timezone.now())
+    event_record(
+        ticket=ticket,
+        action=EventAction.SLA,
+        actor=by,
+        data={
+            "from": _name(previous),
+            "to": _name(plan),
+            "reason": reason,
+            "due_at": ticket.due_at.isoformat() if ticket.due_at else None,
+        },
+    )
+    return fields
+
+
+@transaction.atomic
+def ticket_sla_set(*, ticket: Ticket, by: User, sla: SLAPlan | None) -> Ticket:
+    """Put the ticket under another SLA plan (or none); its due dates are computed again
+    from when it opened (or reopened), its paused time kept. Needs `ticket.edit`."""
+    _lock(ticket)
+    _require(by, "ticket.edit", ticket)
+    if sla is not None and not sla.is_active:
+        raise ValidationError({"sla": _("This SLA plan is not active.")})
+    if sla == ticket.sla:
+        raise ValidationError({"sla": _("The ticket already has this SLA plan.")})
+    fields = ["updated_at", *_sla_change(ticket=ticket, plan=sla, by=by, reason="")]
+    ticket.save(update_fields=sorted(set(fields)))
+    return ticket
+
+
+@transaction.atomic
+def ticket_due_override_set(
+    *, ticket: Ticket, by: User, due_at: datetime | None, comment: str = ""
+) -> Ticket:
+    """Set the due date by hand (None: back to the SLA's). The computed due dates are kept
+    apart and apply again when the override is removed. Needs `ticket.due_override`; the
+    date must lie ahead, and the ticket must be open."""
+    _lock(ticket)
+    _require(by, "ticket.due_override", ticket)
+    now = timezone.now()
+    if ticket.closed_at is not None:
+        raise ValidationError({"due_at": _("Only open tickets have a due date.")})
+    if due_at is not None and timezone.is_naive(due_at):
+        raise ValidationError({"due_at": _("Give the due date with its time zone.")})
+    if due_at is not None and due_at <= now:
+        raise ValidationError({"due_at": _("The due date must lie in the future.")})
+    if due_at == ticket.due_override_at:
+        raise ValidationError({"due_at": _("The ticket already has this due date.")})
+    previous = ticket.due_at
+    ticket.due_override_at = due_at
+    fields = ["due_override_at", "updated_at", *sla_clock.due_effective(ticket, now=now)]
+    ticket.save(update_fields=fields)
+    event_record(
+        ticket=ticket,
+        action=EventAction.DUE_OVERRIDE,
+        actor=by,
+        data={
+            "from": previous.isoformat() if previous else None,
+            "to": ticket.due_at.isoformat() if ticket.due_at else None,
+            "override": due_at is not None,
+            "comment": comment,
+        },
+    )
+    return ticket
+
+
 @transaction.atomic
 def ticket_delivery_failed_record(
     *, ticket: Ticket, recipients: list[str], details: list[dict[str, str]]
@@ -944,6 +1042,52 @@ def ticket_delivery_failed_record(
         actor=None,
         data={"recipients": recipients, "details": details[:20]},
     )
+
+
+# --- edit locks -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def ticket_lock_acquire(*, ticket: Ticket, by: User, minutes: int | None = None) -> TicketLock:
+    """Take (or renew) the ticket's edit lock for `minutes` (TICKET_LOCK_MINUTES). Refused
+    with a `ValidationError` naming the holder while another agent's lock is unexpired."""
+    _lock(ticket)
+    _require_any(by, ("ticket.reply", "ticket.edit"), ticket)
+    now = timezone.now()
+    minutes = settings.HELPDESK_TICKET_LOCK_MINUTES if minutes is None else minutes
+    expires_at = now + timedelta(minutes=max(1, minutes))
+    lock = TicketLock.objects.filter(ticket=ticket).select_related("agent").first()
+    if lock is not None and lock.agent_id != by.pk and lock.expires_at > now:
+        raise ValidationError(
+            {
+                "ticket": _("%(agent)s is working on this ticket until %(time)s.")
+                % {
+                    "agent": lock.agent.get_full_name(),
+                    "time": timezone.localtime(lock.expires_at).strftime("%H:%M"),
+                }
+            }
+        )
+    if lock is None:
+        return TicketLock.objects.create(ticket=ticket, agent=by, expires_at=expires_at)
+    if lock.agent_id != by.pk:
+        lock.agent, lock.created_at = by, now
+    lock.expires_at = expires_at
+    lock.save(update_fields=["agent", "expires_at", "created_at"])
+    return lock
+
+
+@transaction.atomic
+def ticket_lock_release(*, ticket: Ticket, by: User) -> bool:
+    """Give up `by`'s lock on the ticket; False when they held none."""
+    deleted, _rows = TicketLock.objects.filter(ticket=ticket, agent=by).delete()
+    return bool(deleted)
+
+
+def ticket_locks_expired_clear(*, now: datetime | None = None) -> int:
+    """Delete expired edit locks (the scheduled job); one statement, safe on any number of
+    workers."""
+    deleted, _rows = TicketLock.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
 
 
 # --- collaborators --------------------------------------------------------------------------
@@ -978,6 +1122,36 @@ def ticket_collaborator_add(
     collaborator = _collaborator_insert(ticket=ticket, user=user, by=by)
     ticket.save(update_fields=["updated_at"])
     return collaborator
+
+
+@transaction.atomic
+def ticket_collaborators_copy(
+    *, ticket: Ticket, by: User, emails: Iterable[str]
+) -> list[Collaborator]:
+    """Make the people `by` copied on their mail into `ticket` its collaborators (the mail
+    gateway, once `by`'s message or response is in the ticket). `by` is someone who writes
+    into it: one of its customers, or an agent who may reply. Unusable or banned addresses,
+    the customer's own and agents' (alerts reach them) are skipped; returns the new ones."""
+    _lock(ticket)
+    if not (
+        permissions.can(by, "ticket.message", ticket) or permissions.can(by, "ticket.reply", ticket)
+    ):
+        raise PermissionDenied(_("You may not do this (%(permission)s).") % {"permission": "cc"})
+    added: list[Collaborator] = []
+    for address in dict.fromkeys(emails):
+        if sender_banned(address) is not None:
+            continue
+        try:
+            user = user_get_or_create_by_email(email=address)
+        except ValidationError:
+            continue
+        if user.pk == ticket.user_id or permissions.is_agent(user):
+            continue
+        if not Collaborator.objects.filter(ticket=ticket, user=user).exists():
+            added.append(_collaborator_insert(ticket=ticket, user=user, by=by))
+    if added:
+        ticket.save(update_fields=["updated_at"])
+    return added
 
 
 @transaction.atomic

@@ -438,7 +438,9 @@ def test_every_service_records_its_event_and_signals_after_commit(
     call, action = SERVICE_CALLS[name]
     before = ticket.thread.events.count()
     heard = []
-    signals.ticket_event.connect(lambda **kw: heard.append(kw["event"].action), weak=False)
+    signals.ticket_event.connect(
+        lambda **kw: heard.append(kw["event"].action), weak=False, dispatch_uid="test_heard"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             call(ticket, agent, customer)
@@ -446,7 +448,7 @@ def test_every_service_records_its_event_and_signals_after_commit(
         for callback in callbacks:
             callback()
     finally:
-        signals.ticket_event.receivers.clear()
+        signals.ticket_event.disconnect(dispatch_uid="test_heard")
     new = list(ticket.thread.events.order_by("pk")[before:])
     assert [event.action for event in new] == [action]
     assert new[0].actor in (agent, customer)

@@ -26,7 +26,9 @@ def png_bytes() -> bytes:
 
 def test_a_guest_opens_a_ticket_and_becomes_a_customer(django_capture_on_commit_callbacks):
     created = []
-    signals.ticket_created.connect(lambda **kw: created.append(kw["ticket"]), weak=False)
+    signals.ticket_created.connect(
+        lambda **kw: created.append(kw["ticket"]), weak=False, dispatch_uid="test_created"
+    )
     try:
         with django_capture_on_commit_callbacks(execute=True):
             ticket = ticket_open(
@@ -38,7 +40,7 @@ def test_a_guest_opens_a_ticket_and_becomes_a_customer(django_capture_on_commit_
                 )
             )
     finally:
-        signals.ticket_created.receivers.clear()
+        signals.ticket_created.disconnect(dispatch_uid="test_created")
 
     customer = User.objects.get(email="new.person@example.com")
     assert ticket.user == customer

@@ -1,0 +1,313 @@
+"""The staff dashboard and the ticket queues under /scp/tickets/.
+
+The queue page is one paginated table; its filters, sort links and pages are plain GET links
+and forms, which htmx turns into swaps of the table partial (`_partials/queue_table.html`).
+Bulk actions are a plain POST that calls the ticket services once per ticket and reports
+each refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts import permissions
+from accounts.decorators import agent_required
+from accounts.models import User
+from routing.models import Department, Team
+
+from .. import queues
+from ..forms import FastSelect
+from ..models import TicketStatus
+from ..selectors import ticket_list_for_user
+from ..services import ticket_assign, ticket_status_set, ticket_transfer
+
+TABLE_ID = "queue-table"
+
+# The table's columns: (sort key, heading). The sort keys are `queues.SORTS`.
+COLUMNS = [
+    ("number", gettext_lazy("Number")),
+    ("subject", gettext_lazy("Subject")),
+    ("customer", gettext_lazy("Customer")),
+    ("department", gettext_lazy("Department")),
+    ("priority", gettext_lazy("Priority")),
+    ("status", gettext_lazy("Status")),
+    ("assignee", gettext_lazy("Assigned to")),
+    ("updated", gettext_lazy("Last update")),
+    ("due", gettext_lazy("Due")),
+]
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+@agent_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = queues.dashboard_counts(user=request.user)
+    activity = queues.activity_for(user=request.user)
+    return render(
+        request,
+        "tickets/staff/dashboard.html",
+        {
+            "counts": counts,
+            "activity": activity,
+            "activity_days": queues.ACTIVITY_DAYS,
+            "nav_active": "dashboard",
+        },
+    )
+
+
+# --- queues ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Heading:
+    key: str
+    label: str
+    next_sort: str
+    aria_sort: str
+
+
+def _headings(sort: str | None) -> list[Heading]:
+    parsed = queues.sort_parse(sort)
+    headings = []
+    for key, label in COLUMNS:
+        if parsed and parsed[0] == key:
+            descending = parsed[1]
+            next_sort = key if descending else f"-{key}"
+            aria = "descending" if descending else "ascending"
+        else:
+            next_sort, aria = key, ""
+        headings.append(Heading(key, str(label), next_sort, aria))
+    return headings
+
+
+def _queue_nav(request: HttpRequest, lookups: queues.Lookups) -> dict[str, Any]:
+    """The fixed queues, and the departments and help topics the agent can open queues for."""
+    scope = permissions.agent_scope(request.user)
+    department_ids = None if scope is None else set(scope.roles_by_department)
+    departments = [
+        (f"department-{pk}", name)
+        for pk, name in lookups.named(lookups.departments)
+        if department_ids is None or pk in department_ids
+    ]
+    topics = [
+        (f"topic-{pk}", name)
+        for pk, name in lookups.named([t for t in lookups.help_topics if t.is_active])
+    ]
+    return {
+        "fixed": [(queue.slug, queue.label) for queue in queues.QUEUES.values()],
+        "departments": departments,
+        "help_topics": topics,
+    }
+
+
+def _select(name: str, choices: list[tuple[int, str]]) -> str:
+    widget = FastSelect(choices=[("", "—"), *choices])
+    return widget.render(name, None, {"id": f"bulk-{name}"})
+
+
+def _bulk_selects(lookups: queues.Lookups) -> dict[str, str]:
+    """The bulk actions' pickers: every active agent, team and department, every status."""
+    active = {department.pk for department in lookups.departments if department.is_active}
+    departments = [(pk, name) for pk, name in lookups.named(lookups.departments) if pk in active]
+    return {
+        "agent": _select("agent", [(agent.pk, agent.name) for agent in lookups.agents]),
+        "team": _select("team", [(team.pk, team.name) for team in lookups.teams if team.is_active]),
+        "status": _select("status", [(status.pk, status.name) for status in lookups.statuses]),
+        "department": _select("department", departments),
+    }
+
+
+@agent_required
+@require_GET
+def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpResponse:
+    lookups = queues.queue_lookups()
+    current = queues.queue_get(queue, lookups)
+    if current is None:
+        raise Http404("No such queue.")
+    form = queues.QueueFilterForm(request.GET or None, lookups=lookups)
+    filters = form.filters()
+    tickets = queues.queue_list(current, user=request.user, filters=filters, lookups=lookups)
+    # The page's ids first, then its rows (see `queues.tickets_rows`).
+    per_page = filters.get("per_page") or queues.PAGE_SIZES[0]
+    ids = Paginator(tickets.values_list("pk", flat=True), per_page)
+    page = ids.get_page(request.GET.get("page"))
+    page.object_list = queues.tickets_rows(page.object_list)
+    context = {
+        "queue": current,
+        "page": page,
+        "filter_form": form,
+        "filters_active": form.active_count,
+        "headings": _headings(filters.get("sort")),
+        "table_id": TABLE_ID,
+        "search_query": filters.get("q", ""),
+        "current_sort": filters.get("sort", ""),
+        "nav_active": "tickets",
+    }
+    if (
+        request.htmx
+        and request.htmx.target == TABLE_ID
+        and not request.htmx.history_restore_request
+    ):
+        response = render(request, "tickets/staff/_partials/queue_table.html", context)
+    else:
+        context["queue_nav"] = _queue_nav(request, lookups)
+        context["bulk"] = _bulk_selects(lookups)
+        response = render(request, "tickets/staff/queue.html", context)
+    # The same URL answers the whole page or the table alone: caches must tell them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+# --- bulk actions ---------------------------------------------------------------------------
+
+BULK_LIMIT = max(queues.PAGE_SIZES)
+
+
+class TicketNumbersField(forms.Field):
+    """The ticket numbers ticked in the table (`tickets=123456&tickets=234567`)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        return list(dict.fromkeys(str(v).strip().lstrip("#") for v in values if str(v).strip()))
+
+    def validate(self, value: list[str]) -> None:
+        if not value:
+            raise ValidationError(_("Select at least one ticket."), code="required")
+        if len(value) > BULK_LIMIT:
+            raise ValidationError(
+                _("Select at most %(limit)d tickets at a time.") % {"limit": BULK_LIMIT}
+            )
+        if any(len(number) > 32 for number in value):
+            raise ValidationError(_("That is not a ticket number."))
+
+
+class BulkForm(forms.Form):
+    ACTIONS = [
+        ("assign", gettext_lazy("Assign")),
+        ("status", gettext_lazy("Change status")),
+        ("transfer", gettext_lazy("Transfer")),
+    ]
+
+    tickets = TicketNumbersField(label=gettext_lazy("Tickets"))
+    action = forms.ChoiceField(label=gettext_lazy("Action"), choices=ACTIONS)
+    agent = forms.ModelChoiceField(
+        label=gettext_lazy("Agent"),
+        queryset=User.objects.filter(is_active=True, agent__is_active=True),
+        required=False,
+    )
+    team = forms.ModelChoiceField(
+        label=gettext_lazy("Team"), queryset=Team.objects.filter(is_active=True), required=False
+    )
+    status = forms.ModelChoiceField(
+        label=gettext_lazy("Status"), queryset=TicketStatus.objects.all(), required=False
+    )
+    department = forms.ModelChoiceField(
+        label=gettext_lazy("Department"),
+        queryset=Department.objects.filter(is_active=True),
+        required=False,
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        action = data.get("action")
+        if action == "assign" and not (data.get("agent") or data.get("team")):
+            self.add_error("agent", _("Choose an agent or a team to assign the tickets to."))
+        elif action == "status" and not data.get("status"):
+            self.add_error("status", _("Choose the new status."))
+        elif action == "transfer" and not data.get("department"):
+            self.add_error("department", _("Choose the department to transfer the tickets to."))
+        return data
+
+
+def _apply(action: str, ticket: Any, by: User, data: dict[str, Any]) -> None:
+    if action == "assign":
+        ticket_assign(ticket=ticket, by=by, agent=data.get("agent"), team=data.get("team"))
+    elif action == "status":
+        ticket_status_set(ticket=ticket, by=by, status=data["status"])
+    else:
+        ticket_transfer(ticket=ticket, by=by, department=data["department"])
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error) or _("You may not do this.")
+
+
+def bulk_apply(*, user: User, data: dict[str, Any]) -> tuple[int, list[tuple[str, str]]]:
+    """Apply one action to each ticket through its service, each in its own transaction:
+    one refusal never undoes the others. Returns (changed, [(number, reason), ...])."""
+    numbers = data["tickets"]
+    found = {t.number: t for t in ticket_list_for_user(user=user).filter(number__in=numbers)}
+    changed, refused = 0, []
+    for number in numbers:
+        ticket = found.get(number)
+        if ticket is None:
+            refused.append((number, _("no such ticket")))
+            continue
+        try:
+            _apply(data["action"], ticket, user, data)
+        except (ValidationError, PermissionDenied) as error:
+            refused.append((number, _reason(error)))
+        else:
+            changed += 1
+    return changed, refused
+
+
+def _back(request: HttpRequest) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("tickets_staff:queue_default")
+
+
+@agent_required
+@require_POST
+def bulk(request: HttpRequest) -> HttpResponse:
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(_back(request))
+    changed, refused = bulk_apply(user=request.user, data=form.cleaned_data)
+    summary = ngettext("%(count)d ticket changed", "%(count)d tickets changed", changed) % {
+        "count": changed
+    }
+    if refused:
+        details = "; ".join(f"#{number} {reason}" for number, reason in refused)
+        summary += ", " + _("%(count)d refused: %(details)s") % {
+            "count": len(refused),
+            "details": details,
+        }
+        (messages.warning if changed else messages.error)(request, summary)
+    else:
+        messages.success(request, summary + ".")
+    return redirect(_back(request))
+
+
+urlpatterns = [
+    path("", queue, name="queue_default"),
+    path("q/<slug:queue>/", queue, name="queue"),
+    path("bulk/", bulk, name="bulk"),
+]
