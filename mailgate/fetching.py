@@ -32,6 +32,7 @@ from django.utils import timezone
 from imapclient import DELETED, SEEN, IMAPClient
 
 from accounts.models import User
+from helpdesk.config import config
 
 from . import services
 from .models import InboundMessage, InboundStatus, Mailbox
@@ -416,7 +417,7 @@ def _alert_admins(*, subject: str, body: str) -> None:
         return
     try:
         send_mail(
-            f"[{settings.HELPDESK_TITLE}] {subject}",
+            f"[{config().helpdesk_name}] {subject}",
             body,
             settings.SERVER_EMAIL,
             recipients,

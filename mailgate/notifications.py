@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.headerregistry import Address
 from email.utils import parseaddr
-from functools import partial
+from functools import lru_cache, partial
 from smtplib import SMTPException
 from types import MappingProxyType
 from typing import Any
@@ -47,19 +47,31 @@ from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.template import Context, Engine, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template import (
+    Context,
+    Engine,
+    Template,
+    TemplateSyntaxError,
+    defaultfilters,
+    defaulttags,
+)
 from django.template.library import Library
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
+from django.utils.safestring import SafeString, mark_safe
 
 from accounts import permissions
 from accounts.models import Agent, User
+from accounts.services import agent_scopes_preload
+from helpdesk.config import config
 from helpdesk.lib.sanitize import render_body
 from tickets.models import Collaborator, EntryKind, EventAction, ThreadEntry, ThreadEvent, Ticket
 from tickets.signals import ticket_created, ticket_event
 
+from .memo import VersionedMemo
 from .models import (
     Audience,
     EmailTemplate,
@@ -157,30 +169,51 @@ def template_errors(*, subject: str, body_text: str, body_html: str) -> dict[str
     return errors
 
 
+def _template_rows() -> dict[str, dict[str, Any]]:
+    return {
+        row["code"]: row
+        for row in EmailTemplate.objects.values(
+            "code", "subject", "body_text", "body_html", "is_active"
+        )
+    }
+
+
+# Every email reads its template: the rows are kept per process (mailgate.memo).
+_TEMPLATES = VersionedMemo("mailgate.email_templates", _template_rows)
+
+
 def _template_source(code: str) -> dict[str, str] | None:
     """The admin's version of a template, the shipped one without a row, None if turned off."""
-    row = EmailTemplate.objects.filter(code=code).first()
+    row = _TEMPLATES.get().get(code)
     if row is None:
         return DEFAULT_TEMPLATES[code]
-    if not row.is_active:
+    if not row["is_active"]:
         return None
-    return {"subject": row.subject, "body_text": row.body_text, "body_html": row.body_html}
+    return {"subject": row["subject"], "body_text": row["body_text"], "body_html": row["body_html"]}
 
 
-def render_template(code: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
-    """(subject, plain text, HTML) of template `code` on plain `context` data.
+@lru_cache(maxsize=256)
+def _compiled(source: str, *, html: bool) -> Template:
+    """Compiled once per source text: a changed template is a new key."""
+    return (_HTML_ENGINE if html else _TEXT_ENGINE).from_string(source)
+
+
+def render_template(
+    code: str, context: Mapping[str, Any], *, source: Mapping[str, str] | None = None
+) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of template `code` (or of `source`) on plain `context`.
 
     The HTML part is autoescaped and gets `body_html` (sanitised) where the text part gets
     `body`; the subject is one line. An empty HTML template gives an empty HTML part."""
-    source = _template_source(code) or DEFAULT_TEMPLATES[code]
+    source = source or _template_source(code) or DEFAULT_TEMPLATES[code]
     text_context = Context(_freeze(context, html=False), autoescape=False)
-    subject = _TEXT_ENGINE.from_string(source["subject"]).render(text_context)
+    subject = _compiled(source["subject"], html=False).render(text_context)
     subject = " ".join(subject.split())[:SUBJECT_MAX]
-    text = _TEXT_ENGINE.from_string(source["body_text"]).render(text_context)
+    text = _compiled(source["body_text"], html=False).render(text_context)
     html = ""
     if (source.get("body_html") or "").strip():
         html_context = Context(_freeze(context, html=True), autoescape=True)
-        html = _HTML_ENGINE.from_string(source["body_html"]).render(html_context)
+        html = _compiled(source["body_html"], html=True).render(html_context)
     return subject, text.strip() + "\n", html
 
 
@@ -259,11 +292,19 @@ def _url(name: str, fallback: str, **kwargs: Any) -> str:
 _BLOCK_END = re.compile(r"(?i)<br\s*/?>|</(p|div|li|tr|h[1-6]|blockquote|pre|table)>")
 
 
+def _entry_html(entry: ThreadEntry) -> SafeString:
+    """The sanitiser's output for the entry: stored with it when it was written (as the
+    `render_body` template filter uses it); older rows are rendered now."""
+    if entry.body_html:
+        return mark_safe(entry.body_html)  # noqa: S308 - written by the sanitiser, never by a user
+    return render_body(entry.body, entry.body_format)
+
+
 def entry_text(entry: ThreadEntry) -> str:
     """An entry's body as plain text for the text part (HTML through the sanitiser first)."""
     if entry.body_format != "html":
         return (entry.body or "").strip()
-    html = _BLOCK_END.sub(lambda match: match.group(0) + "\n", str(render_body(entry.body, "html")))
+    html = _BLOCK_END.sub(lambda match: match.group(0) + "\n", _entry_html(entry))
     text = html_lib.unescape(strip_tags(html))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in text.splitlines()))
 
@@ -286,9 +327,9 @@ def context_build(
     tz = _zone(recipient.user if recipient else None)
     department = ticket.department
     if staff:
-        url = _url("staff:ticket", "staff:home", number=ticket.number)
+        url = _url("tickets_staff:ticket", "staff:home", number=ticket.number)
     else:
-        url = _url("portal:ticket", "portal:home", number=ticket.number)
+        url = _url("tickets_portal:ticket", "portal:home", number=ticket.number)
 
     def person(user: User | None) -> dict[str, str]:
         if user is None:
@@ -297,7 +338,7 @@ def context_build(
 
     context: dict[str, Any] = {
         "helpdesk": {
-            "title": settings.HELPDESK_TITLE,
+            "title": config().helpdesk_name,
             "url": settings.SITE_URL,
             "reply_separator": DEFAULT_REPLY_SEPARATOR,
         },
@@ -325,9 +366,13 @@ def context_build(
         "event": {"from": "", "to": "", "comment": "", "agent": "", "team": ""},
     }
     if entry is not None:
+        # Worked out once per entry, however many emails are about it.
+        bodies = entry.__dict__.get("_mail_bodies")
+        if bodies is None:
+            bodies = entry.__dict__["_mail_bodies"] = (entry_text(entry), _entry_html(entry))
         context["entry"] = {
-            "body": entry_text(entry),
-            "body_html": str(render_body(entry.body, entry.body_format)),
+            "body": bodies[0],
+            "body_html": bodies[1],
             "poster": entry.poster or (entry.author.get_full_name() if entry.author else ""),
             "created_at": _when(entry.created_at, tz),
         }
@@ -369,11 +414,33 @@ def _sample_context() -> dict[str, Any]:
 # --- who may get mail -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _MailboxRow:
+    pk: int
+    name: str
+    email: str
+    department_id: int | None
+    is_active: bool
+
+
+def _mailboxes() -> tuple[_MailboxRow, ...]:
+    return tuple(
+        _MailboxRow(pk, name, email.lower(), department_id, is_active)
+        for pk, name, email, department_id, is_active in Mailbox.objects.order_by("pk").values_list(
+            "pk", "name", "email", "department_id", "is_active"
+        )
+    )
+
+
+# Our addresses and senders, read for every mail in and out: kept per process (mailgate.memo).
+_MAILBOXES = VersionedMemo("mailgate.mailboxes", _mailboxes)
+
+
 def our_addresses() -> set[str]:
     """Our own addresses: mail to them would come straight back in (a loop)."""
     addresses = {parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower()}
     addresses.add(parseaddr(settings.SERVER_EMAIL)[1].lower())
-    addresses.update(email.lower() for email in Mailbox.objects.values_list("email", flat=True))
+    addresses.update(mailbox.email for mailbox in _MAILBOXES.get())
     addresses.discard("")
     return addresses
 
@@ -395,6 +462,7 @@ def _agents(ticket: Ticket, users: Iterable[User | None], *, actor: User | None)
     """The agents among `users` who get an alert about `ticket`: active, not on vacation,
     allowed to see it, not the actor, not one of our addresses; each once."""
     candidates = [user for user in users if user is not None]
+    agent_scopes_preload(candidates)
     away = set(
         Agent.objects.filter(user__in=candidates)
         .filter(Q(on_vacation=True) | Q(is_active=False))
@@ -490,21 +558,29 @@ def rate_limited(address: str) -> bool:
 
 def _sender(ticket: Ticket) -> str:
     """The department's outgoing mailbox, else a mailbox of the department, else the one
-    the ticket's first mail came in through, else DEFAULT_FROM_EMAIL."""
+    the ticket's first mail came in through, else DEFAULT_FROM_EMAIL. Worked out once per
+    ticket object (the receivers' fresh copy, so once per change)."""
+    sender = ticket.__dict__.get("_mail_sender")
+    if sender is None:
+        sender = ticket.__dict__["_mail_sender"] = _sender_find(ticket)
+    return sender
+
+
+def _sender_find(ticket: Ticket) -> str:
     department = ticket.department
-    mailbox = department.outgoing_mailbox
+    mailboxes = _MAILBOXES.get()
+    mailbox = next((m for m in mailboxes if m.pk == department.outgoing_mailbox_id), None)
     if mailbox is None:
-        mailbox = (
-            Mailbox.objects.filter(department_id=department.pk).order_by("-is_active", "pk").first()
-        )
+        mine = [m for m in mailboxes if m.department_id == department.pk]
+        mailbox = min(mine, key=lambda m: (not m.is_active, m.pk), default=None)
     if mailbox is None:
         first = (
             InboundMessage.objects.filter(ticket=ticket, mailbox__isnull=False)
-            .select_related("mailbox")
             .order_by("received_at", "pk")
+            .values_list("mailbox_id", flat=True)
             .first()
         )
-        mailbox = first.mailbox if first else None
+        mailbox = next((m for m in mailboxes if m.pk == first), None)
     if mailbox is None:
         return settings.DEFAULT_FROM_EMAIL
     return mail_address(mailbox.name, mailbox.email)
@@ -519,18 +595,16 @@ def new_message_id(from_email: str = "") -> str:
 def _thread_ids(ticket: Ticket, *, before: ThreadEntry | None, exclude: str) -> tuple[str, str]:
     """(In-Reply-To, References): the customer's last message, and the thread's messages
     and responses (the first and the latest ones)."""
-    entries = ThreadEntry.objects.filter(
-        thread__ticket=ticket, kind__in=(EntryKind.MESSAGE, EntryKind.RESPONSE)
-    ).exclude(message_id="")
-    if before is not None:
-        entries = entries.filter(pk__lte=before.pk)
-    rows = [
-        (kind, message_id)
-        for kind, message_id in entries.order_by("created_at", "pk").values_list(
-            "kind", "message_id"
-        )
-        if message_id != exclude
-    ]
+    cache = ticket.__dict__.setdefault("_mail_thread_ids", {})
+    key = before.pk if before is not None else None
+    if key not in cache:
+        entries = ThreadEntry.objects.filter(
+            thread__ticket=ticket, kind__in=(EntryKind.MESSAGE, EntryKind.RESPONSE)
+        ).exclude(message_id="")
+        if before is not None:
+            entries = entries.filter(pk__lte=before.pk)
+        cache[key] = list(entries.order_by("created_at", "pk").values_list("kind", "message_id"))
+    rows = [(kind, message_id) for kind, message_id in cache[key] if message_id != exclude]
     in_reply_to = next((mid for kind, mid in reversed(rows) if kind == EntryKind.MESSAGE), "")
     ids = list(dict.fromkeys(mid for _kind, mid in rows))
     if len(ids) > REFERENCES_MAX:
@@ -571,13 +645,46 @@ def _queue(
     skip_reason: str = "",
 ) -> OutboundMessage | None:
     """Render one email and write it to the send log; it is sent after the commit."""
-    if not to or _template_source(code) is None:
+    source = _template_source(code) if to else None
+    if source is None:
         return None
+    outbound = _prepare(
+        ticket,
+        code,
+        source,
+        to=to,
+        cc=cc,
+        entry=entry,
+        event=event,
+        actor=actor,
+        message_id=message_id,
+        skip_reason=skip_reason,
+    )
+    outbound.save(force_insert=True)
+    if not skip_reason:
+        transaction.on_commit(partial(outbound_enqueue, outbound.pk), robust=True)
+    return outbound
+
+
+def _prepare(
+    ticket: Ticket,
+    code: str,
+    source: Mapping[str, str],
+    *,
+    to: list[Recipient],
+    cc: list[Recipient] | None = None,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+    actor: User | None = None,
+    message_id: str = "",
+    skip_reason: str = "",
+) -> OutboundMessage:
+    """One rendered email as an unsaved send-log row."""
     audience = Audience.CUSTOMER if code in CUSTOMER_TEMPLATES else Audience.STAFF
     context = context_build(
         ticket, audience=audience, recipient=to[0], entry=entry, event=event, actor=actor
     )
-    subject, text, html = render_template(code, context)
+    subject, text, html = render_template(code, context, source=source)
     from_email = _sender(ticket)
     message_id = message_id or new_message_id(from_email)
     in_reply_to, references = _thread_ids(ticket, before=entry, exclude=message_id)
@@ -586,7 +693,7 @@ def _queue(
         headers["In-Reply-To"] = in_reply_to
     if references:
         headers["References"] = references
-    outbound = OutboundMessage.objects.create(
+    return OutboundMessage(
         ticket=ticket,
         entry=entry,
         template=code,
@@ -604,9 +711,6 @@ def _queue(
         status=OutboundStatus.SKIPPED if skip_reason else OutboundStatus.QUEUED,
         error=skip_reason,
     )
-    if not skip_reason:
-        transaction.on_commit(partial(outbound_enqueue, outbound.pk), robust=True)
-    return outbound
 
 
 def outbound_enqueue(outbound_id: int) -> None:
@@ -615,6 +719,17 @@ def outbound_enqueue(outbound_id: int) -> None:
         outbound_send_task.delay(outbound_id)
     except Exception:
         logger.exception("Could not queue outbound message %s; the sweep retries", outbound_id)
+
+
+def _outbound_enqueue_all(outbound_ids: list[int]) -> None:
+    """Hand the emails of one change to Celery as one task (sent over one connection)."""
+    if len(outbound_ids) == 1:
+        outbound_enqueue(outbound_ids[0])
+        return
+    try:
+        outbound_send_batch_task.delay(outbound_ids)
+    except Exception:
+        logger.exception("Could not queue outbound messages %s; the sweep retries", outbound_ids)
 
 
 def _autorespond(
@@ -640,13 +755,24 @@ def _alert(
     entry: ThreadEntry | None = None,
     event: ThreadEvent | None = None,
 ) -> list[OutboundMessage]:
-    """One email per agent: each alert's Message-ID is known to its agent only."""
-    sent = []
-    for recipient in _agents(ticket, users, actor=actor):
-        outbound = _queue(ticket, code, to=[recipient], entry=entry, event=event, actor=actor)
-        if outbound is not None:
-            sent.append(outbound)
-    return sent
+    """One email per agent: each alert's Message-ID is known to its agent only. What they
+    share (template, sender, thread headers, the entry's text) is worked out once, and the
+    rows are written in one statement."""
+    recipients = _agents(ticket, users, actor=actor)
+    source = _template_source(code) if recipients else None
+    if source is None:
+        return []
+    rows = [
+        _prepare(ticket, code, source, to=[recipient], entry=entry, event=event, actor=actor)
+        for recipient in recipients
+    ]
+    if len(rows) == 1 or not transaction.get_connection().features.can_return_rows_from_bulk_insert:
+        for row in rows:
+            row.save(force_insert=True)
+    else:
+        OutboundMessage.objects.bulk_create(rows)
+    transaction.on_commit(partial(_outbound_enqueue_all, [row.pk for row in rows]), robust=True)
+    return rows
 
 
 def _to_customer(
@@ -854,6 +980,11 @@ def overdue_alert_send(ticket: Ticket) -> list[OutboundMessage]:
 
 # --- receivers ------------------------------------------------------------------------------
 
+for _model, _memo in ((Mailbox, _MAILBOXES), (EmailTemplate, _TEMPLATES)):
+    _uid = f"mailgate.memo.{_model.__name__}"
+    post_save.connect(_memo.invalidate, sender=_model, dispatch_uid=_uid, weak=False)
+    post_delete.connect(_memo.invalidate, sender=_model, dispatch_uid=_uid, weak=False)
+
 
 def _fresh(ticket: Ticket) -> Ticket:
     return Ticket.objects.select_related(
@@ -935,7 +1066,50 @@ def outbound_send(outbound_id: int, *, final: bool = True) -> str:
     return OutboundStatus.SENT
 
 
-def _deliver(outbound: OutboundMessage) -> None:
+def outbound_send_many(outbound_ids: list[int]) -> int:
+    """Send several logged emails (the alerts of one change) over one connection; returns
+    how many went out. Each row is claimed as in `outbound_send`, all in one statement, and
+    rows another worker holds are left to it. One that fails for a temporary reason goes
+    back to the queue with a task of its own (and its retries); any other failure is final."""
+    connection = transaction.get_connection()
+    with transaction.atomic():
+        rows = OutboundMessage.objects.filter(pk__in=outbound_ids, status=OutboundStatus.QUEUED)
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        else:
+            rows = rows.select_for_update()
+        claimed = list(rows.select_related("entry").order_by("pk"))
+        OutboundMessage.objects.filter(pk__in=[row.pk for row in claimed]).update(
+            status=OutboundStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
+        )
+    if not claimed:
+        return 0
+    sent: list[int] = []
+    mail_connection = get_connection(fail_silently=False)
+    try:
+        for outbound in claimed:
+            try:
+                _deliver(outbound, connection=mail_connection)
+            except (SMTPException, OSError) as error:
+                _failed(outbound, error, final=False)
+                outbound_enqueue(outbound.pk)
+            except Exception as error:
+                logger.exception("Sending outbound message %s failed", outbound.pk)
+                _failed(outbound, error, final=True)
+            else:
+                sent.append(outbound.pk)
+    finally:
+        try:
+            mail_connection.close()
+        except Exception:
+            logger.warning("Closing the mail connection failed", exc_info=True)
+    OutboundMessage.objects.filter(pk__in=sent).update(
+        status=OutboundStatus.SENT, sent_at=timezone.now(), error=""
+    )
+    return len(sent)
+
+
+def _deliver(outbound: OutboundMessage, *, connection: Any = None) -> None:
     message = EmailMultiAlternatives(
         subject=outbound.subject,
         body=outbound.body_text,
@@ -943,7 +1117,7 @@ def _deliver(outbound: OutboundMessage) -> None:
         to=outbound.to,
         cc=outbound.cc,
         headers={"Message-ID": outbound.message_id, **outbound.headers},
-        connection=get_connection(fail_silently=False),
+        connection=connection or get_connection(fail_silently=False),
     )
     if outbound.body_html:
         message.attach_alternative(outbound.body_html, "text/html")
@@ -991,6 +1165,11 @@ def outbound_send_task(self: Any, outbound_id: int) -> str:
     # Run eagerly (development, tests) there is no worker to retry later: one attempt.
     final = self.request.is_eager or self.request.retries >= SEND_MAX_RETRIES
     return outbound_send(outbound_id, final=final)
+
+
+@shared_task(name="mailgate.notifications.outbound_send_batch_task", acks_late=True)
+def outbound_send_batch_task(outbound_ids: list[int]) -> int:
+    return outbound_send_many(list(outbound_ids))
 
 
 # Sending more than this late is not worth it (a "new ticket" alert a day later).

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
+from helpdesk.config import config
 from helpdesk.lib import files
 from routing.filters import DraftRejected
 from routing.services import sender_banned
@@ -29,6 +30,7 @@ from tickets import services as ticket_services
 from tickets.models import BodyFormat, Collaborator, Source, ThreadEntry, Ticket
 
 from .models import Audience, InboundMessage, InboundStatus, Mailbox, OutboundMessage
+from .notifications import our_addresses
 from .parsing import ParsedMessage, ParseError, html_to_text, parse_message, split_quoted
 
 logger = logging.getLogger(__name__)
@@ -179,7 +181,8 @@ def _thread_or_open(
     sender: User,
     uploads: list[ticket_services.AttachmentUpload],
 ) -> Outcome:
-    body, body_format = _body(parsed)
+    body, body_format = _body(parsed, uploads, message)
+    copied = _copied(parsed, sender)
     matched, via_our_message = _match(parsed, sender)
     if matched is not None:
         ticket = matched
@@ -191,18 +194,25 @@ def _thread_or_open(
             # Only what the agent wrote goes to the customer: the quoted alert below it may
             # hold an internal note.
             new_text, _quoted = split_quoted(parsed.body_text or html_to_text(parsed.body_html))
-            try:
-                entry = ticket_services.ticket_reply(
-                    ticket=ticket,
-                    by=sender,
-                    body=new_text,
-                    body_format=BodyFormat.TEXT,
-                    attachments=uploads,
-                    source=Source.EMAIL,
+            if not new_text.strip() and not uploads:
+                return Outcome(
+                    InboundStatus.IGNORED, "empty", ticket, error="The reply holds no new text."
                 )
-                return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
+            try:
+                with transaction.atomic():
+                    entry = ticket_services.ticket_reply(
+                        ticket=ticket,
+                        by=sender,
+                        body=new_text,
+                        body_format=BodyFormat.TEXT,
+                        attachments=uploads,
+                        source=Source.EMAIL,
+                    )
             except ValidationError:
                 pass  # an archived ticket: the mail opens a new one below
+            else:
+                _collaborators_copy(ticket, sender, copied)
+                return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
         elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
             try:
                 with transaction.atomic():
@@ -217,18 +227,13 @@ def _thread_or_open(
                         in_reply_to=parsed.in_reply_to,
                         references=" ".join(parsed.references),
                     )
-                return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
             except ValidationError:
                 pass  # archived or deleted: the mail opens a new ticket below
+            else:
+                _collaborators_copy(ticket, sender, copied)
+                return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
     mailbox = message.mailbox
-    collaborators: list[str] = []
-    if settings.HELPDESK_MAIL_CC_COLLABORATORS:
-        collaborators = [
-            address
-            for address in dict.fromkeys([*parsed.to, *parsed.cc])
-            if address and address != sender.email and not _is_our_address(address)
-        ][:20]
     draft = ticket_services.TicketDraft(
         subject=parsed.subject or "(no subject)",
         body=body,
@@ -240,7 +245,6 @@ def _thread_or_open(
         priority=mailbox.priority if mailbox else None,
         source=Source.EMAIL,
         attachments=uploads,
-        collaborators=collaborators,
         message_id=parsed.message_id,
         in_reply_to=parsed.in_reply_to,
         references=" ".join(parsed.references),
@@ -251,6 +255,7 @@ def _thread_or_open(
     )
     ticket = ticket_services.ticket_open(draft=draft)
     entry = ticket.thread.entries.order_by("pk").first()
+    _collaborators_copy(ticket, sender, copied)
     return Outcome(InboundStatus.PROCESSED, "created", ticket, entry)
 
 
@@ -342,10 +347,7 @@ def _bounce(parsed: ParsedMessage) -> Outcome:
 
 
 def _is_our_address(address: str) -> bool:
-    address = address.lower()
-    if address == settings.DEFAULT_FROM_EMAIL.rpartition("<")[2].strip("> ").lower():
-        return True
-    return Mailbox.objects.filter(email=address).exists()
+    return address.lower() in our_addresses()
 
 
 def _headers(parsed: ParsedMessage) -> dict[str, list[str]]:
@@ -357,10 +359,42 @@ def _headers(parsed: ParsedMessage) -> dict[str, list[str]]:
     return headers
 
 
-def _body(parsed: ParsedMessage) -> tuple[str, str]:
-    if parsed.body_html:
+def _copied(parsed: ParsedMessage, sender: User) -> list[str]:
+    """Who else the mail was to or copied to, besides us and the sender: the people who
+    become collaborators (HELPDESK_MAIL_CC_COLLABORATORS), at most 20."""
+    if not settings.HELPDESK_MAIL_CC_COLLABORATORS:
+        return []
+    ours = our_addresses()
+    return [
+        address
+        for address in dict.fromkeys([*parsed.to, *parsed.cc])
+        if address and address != sender.email and address not in ours
+    ][:20]
+
+
+def _collaborators_copy(ticket: Ticket, sender: User, copied: list[str]) -> None:
+    if copied:
+        ticket_services.ticket_collaborators_copy(ticket=ticket, by=sender, emails=copied)
+
+
+# Stands in for the text of a mail that has none, so the entry says so rather than looking
+# lost. HTML, so that it shows as a remark (in italics), not as something the sender wrote.
+NO_TEXT_HTML = "<p><em>(no message text)</em></p>"
+
+
+def _body(
+    parsed: ParsedMessage,
+    uploads: list[ticket_services.AttachmentUpload],
+    message: InboundMessage,
+) -> tuple[str, str]:
+    """The entry's body: the HTML part (the sanitiser renders it), else the text; a mail
+    with neither and no attachment we keep gets the NO_TEXT_HTML remark."""
+    if parsed.body_html.strip():
         return parsed.body_html, BodyFormat.HTML
-    return parsed.body_text, BodyFormat.TEXT
+    if parsed.body_text.strip() or uploads:
+        return parsed.body_text, BodyFormat.TEXT
+    message.notes.append("The mail holds no text; the entry says so.")
+    return NO_TEXT_HTML, BodyFormat.HTML
 
 
 def _uploads(
@@ -372,7 +406,7 @@ def _uploads(
     for attachment in parsed.attachments:
         name = files.clean_filename(attachment.filename)
         content_type = files.guess_content_type(name, attachment.content_type)
-        if attachment.size > settings.HELPDESK_MAX_ATTACHMENT_SIZE:
+        if attachment.size > config().max_attachment_size:
             message.notes.append(f"Attachment {name} left out: larger than the limit.")
             continue
         try:

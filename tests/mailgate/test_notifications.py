@@ -471,13 +471,13 @@ def test_a_template_that_does_not_compile_is_refused(field, source):
 
 
 def test_templates_get_plain_data_and_reach_no_model(run, ticket, agent, department, mailoutbox):
-    EmailTemplate.objects.filter(code=TemplateCode.ASSIGNED_ALERT).update(
-        body_text=(
-            "[{{ ticket.user.password }}|{{ ticket.delete }}|{{ ticket.thread.entries.all }}"
-            "|{{ customer.password }}|{{ recipient.user }}|{{ ticket.id }}|{{ ticket.pk }}"
-            "|{{ ticket.clear }}{{ ticket.subject }}]"
-        ),
+    template = EmailTemplate.objects.get(code=TemplateCode.ASSIGNED_ALERT)
+    template.body_text = (
+        "[{{ ticket.user.password }}|{{ ticket.delete }}|{{ ticket.thread.entries.all }}"
+        "|{{ customer.password }}|{{ recipient.user }}|{{ ticket.id }}|{{ ticket.pk }}"
+        "|{{ ticket.clear }}{{ ticket.subject }}]"
     )
+    template.save()
     colleague = agent_user(department=department)
     run(services.ticket_assign, ticket=ticket, by=agent, agent=colleague)
     [alert] = mailoutbox

@@ -1,0 +1,17 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _forget_memos():
+    """Per-process copies of mailboxes, templates and filters start empty in every test: a
+    transactional test's flush deletes rows without the signals that would invalidate them."""
+    from django.core.cache import cache
+
+    from mailgate.notifications import _MAILBOXES, _TEMPLATES
+    from routing import services as routing_services
+
+    cache.clear()
+    for memo in (_MAILBOXES, _TEMPLATES):
+        memo._memo = None
+    routing_services._filters_memo.clear()
+    yield
