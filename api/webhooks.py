@@ -1,0 +1,367 @@
+"""Webhooks: ticket events as signed JSON to the addresses admins register.
+
+Each delivery is a POST of JSON with these headers:
+
+* `X-Helpdesk-Event`: the event (`ticket.created`, `ticket.updated`, ...);
+* `X-Helpdesk-Delivery`: the delivery's id (the same on every retry of it);
+* `X-Helpdesk-Timestamp`: seconds since the epoch when this attempt was signed;
+* `X-Helpdesk-Signature`: `sha256=` and the hex HMAC-SHA256, keyed with the endpoint's
+  secret, of the timestamp, a dot, and the raw body (`f"{timestamp}.{body}"`). Receivers
+  recompute it, compare in constant time, and refuse timestamps older than a few minutes.
+
+A 2xx answer is success. Anything else is retried with exponential backoff up to
+WEBHOOK_MAX_ATTEMPTS times; after WEBHOOK_DISABLE_AFTER failed attempts in a row the endpoint is
+disabled and the admins get an email. Addresses that resolve to loopback, private, link-local,
+multicast or reserved addresses (cloud metadata included) are refused unless
+WEBHOOK_ALLOW_PRIVATE is set; the check runs again on every attempt, and redirects are not
+followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import F, Q
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from tickets.models import EventAction, ThreadEntry, ThreadEvent, Ticket
+from tickets.signals import ticket_created, ticket_event
+
+from .models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+EXCERPT = 2000
+USER_AGENT = "Helpdesk-Webhooks/1"
+
+# Which webhook events a ticket's audit event raises.
+EVENTS_FOR_ACTION: dict[str, tuple[str, ...]] = {
+    EventAction.MESSAGE: (WebhookEvent.MESSAGE_RECEIVED,),
+    EventAction.RESPONSE: (WebhookEvent.RESPONSE_SENT,),
+    EventAction.NOTE: (WebhookEvent.NOTE_ADDED,),
+    EventAction.ASSIGNED: (WebhookEvent.TICKET_ASSIGNED,),
+    EventAction.CLAIMED: (WebhookEvent.TICKET_ASSIGNED,),
+    EventAction.CLOSED: (WebhookEvent.TICKET_STATUS_CHANGED, WebhookEvent.TICKET_CLOSED),
+    EventAction.STATUS: (WebhookEvent.TICKET_STATUS_CHANGED,),
+    EventAction.REOPENED: (WebhookEvent.TICKET_STATUS_CHANGED,),
+}
+
+
+def secret_generate() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+# --- address checks -------------------------------------------------------------------------
+
+
+def _address_refused(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def url_check(url: str) -> None:
+    """Refuse a URL a webhook may not call (ValidationError on `url`)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError({"url": _("Use an http:// or https:// address.")})
+    if parts.username or parts.password:
+        raise ValidationError({"url": _("Put no user name or password in the address.")})
+    if settings.WEBHOOK_ALLOW_PRIVATE:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise ValidationError({"url": _("The host name does not resolve.")}) from None
+    for info in infos:
+        if _address_refused(info[4][0]):
+            raise ValidationError(
+                {
+                    "url": _(
+                        "%(host)s resolves to a private, loopback or link-local address, "
+                        "which webhooks may not call."
+                    )
+                    % {"host": parts.hostname}
+                }
+            )
+
+
+# --- payloads -------------------------------------------------------------------------------
+
+
+def ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.pk,
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": {
+            "id": ticket.status_id,
+            "name": ticket.status.name,
+            "state": ticket.status.state,
+        },
+        "priority": {"id": ticket.priority_id, "name": ticket.priority.name},
+        "department": {"id": ticket.department_id, "name": ticket.department.name},
+        "help_topic_id": ticket.help_topic_id,
+        "assignee_id": ticket.assignee_id,
+        "team_id": ticket.team_id,
+        "customer": {"id": ticket.user_id, "email": ticket.user.email, "name": ticket.user.name},
+        "source": ticket.source,
+        "is_overdue": ticket.is_overdue,
+        "due_at": ticket.due_at,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "closed_at": ticket.closed_at,
+    }
+
+
+def _entry_payload(entry: ThreadEntry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    return {
+        "id": entry.pk,
+        "kind": entry.kind,
+        "author_id": entry.author_id,
+        "poster": entry.poster,
+        "body": entry.body,
+        "body_format": entry.body_format,
+        "created_at": entry.created_at,
+    }
+
+
+def _payload(
+    event: str,
+    ticket: Ticket,
+    *,
+    audit: ThreadEvent | None = None,
+    entry: ThreadEntry | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event": event,
+        "occurred_at": audit.created_at if audit else timezone.now(),
+        "ticket": ticket_payload(ticket),
+    }
+    if audit is not None:
+        payload["change"] = {
+            "id": audit.pk,
+            "action": audit.action,
+            "actor_id": audit.actor_id,
+            "actor": audit.actor_name,
+            "data": audit.data,
+        }
+    if entry is not None:
+        payload["entry"] = _entry_payload(entry)
+    # Through JSON once, so dates are strings and the stored payload is what is sent.
+    return json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+
+
+# --- fan-out --------------------------------------------------------------------------------
+
+
+def deliveries_create(event: str, payload_for: Any) -> list[WebhookDelivery]:
+    """A delivery for each active endpoint subscribed to `event`, queued for the workers."""
+    hooks = [hook for hook in Webhook.objects.filter(is_active=True) if event in hook.events]
+    if not hooks:
+        return []
+    payload = payload_for()
+    deliveries = [
+        WebhookDelivery.objects.create(webhook=hook, event=event, payload=payload) for hook in hooks
+    ]
+    from .tasks import webhook_deliver_task
+
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver_task.delay(pk))
+    return deliveries
+
+
+@receiver(ticket_created, dispatch_uid="api.webhooks.created")
+def _on_created(
+    sender: Any, ticket: Ticket, entry: ThreadEntry | None = None, **kwargs: Any
+) -> None:
+    try:
+        ticket = Ticket.objects.select_related("status", "priority", "department", "user").get(
+            pk=ticket.pk
+        )
+        deliveries_create(
+            WebhookEvent.TICKET_CREATED,
+            lambda: _payload(WebhookEvent.TICKET_CREATED, ticket, entry=entry),
+        )
+    except Exception:  # a webhook problem must never break the change that caused it
+        logger.exception("Queueing webhooks for ticket %s failed", ticket.pk)
+
+
+@receiver(ticket_event, dispatch_uid="api.webhooks.event")
+def _on_event(sender: Any, ticket: Ticket, event: ThreadEvent, **kwargs: Any) -> None:
+    if event.action == EventAction.CREATED:
+        return  # ticket_created covers it, with the first message
+    names = EVENTS_FOR_ACTION.get(event.action, (WebhookEvent.TICKET_UPDATED,))
+    try:
+        fresh = Ticket.objects.select_related("status", "priority", "department", "user").get(
+            pk=ticket.pk
+        )
+        entry = None
+        entry_id = (event.data or {}).get("entry")
+        if entry_id:
+            entry = ThreadEntry.objects.filter(pk=entry_id).first()
+        for name in names:
+            deliveries_create(
+                name, lambda name=name: _payload(name, fresh, audit=event, entry=entry)
+            )
+    except Exception:
+        logger.exception("Queueing webhooks for ticket %s failed", ticket.pk)
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def backoff(attempts: int) -> int:
+    """Seconds before the next attempt: 30 s, 2 min, 8 min, 32 min, about 2 h, capped at 6 h."""
+    return min(30 * 4 ** max(attempts - 1, 0), 6 * 60 * 60)
+
+
+def delivery_attempt(delivery: WebhookDelivery) -> bool | None:
+    """Send one attempt and record it; True when the receiver answered 2xx, None when
+    another worker claimed this attempt first (a conditional UPDATE on the count)."""
+    claimed = WebhookDelivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).update(
+        attempts=F("attempts") + 1, last_attempt_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    hook = delivery.webhook
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Helpdesk-Event": delivery.event,
+        "X-Helpdesk-Delivery": str(delivery.pk),
+        "X-Helpdesk-Timestamp": str(timestamp),
+        "X-Helpdesk-Signature": sign(hook.secret, timestamp, body),
+    }
+    started = time.monotonic()
+    delivery.attempts += 1
+    delivery.last_attempt_at = timezone.now()
+    delivery.response_status, delivery.response_excerpt, delivery.error = None, "", ""
+    ok = False
+    try:
+        url_check(hook.url)
+        response = requests.post(
+            hook.url,
+            data=body,
+            headers=headers,
+            timeout=settings.WEBHOOK_TIMEOUT,
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            excerpt = response.raw.read(EXCERPT, decode_content=True) or b""
+        finally:
+            response.close()
+        delivery.response_status = response.status_code
+        delivery.response_excerpt = excerpt.decode("utf-8", "replace")
+        ok = 200 <= response.status_code < 300
+        if not ok:
+            delivery.error = f"HTTP {response.status_code}"
+    except ValidationError as refused:
+        delivery.error = "; ".join(refused.messages)
+    except requests.RequestException as error:
+        delivery.error = f"{type(error).__name__}: {error}"[:EXCERPT]
+    delivery.response_ms = int((time.monotonic() - started) * 1000)
+    if ok:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.DELIVERED, None
+    elif delivery.attempts < settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.RETRYING
+        delivery.next_attempt_at = timezone.now() + timedelta(seconds=backoff(delivery.attempts))
+    else:
+        delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
+    delivery.save()
+    _webhook_health(hook, ok=ok, error=delivery.error)
+    return ok
+
+
+def _webhook_health(hook: Webhook, *, ok: bool, error: str) -> None:
+    if ok:
+        Webhook.objects.filter(pk=hook.pk, failure_count__gt=0).update(failure_count=0)
+        return
+    Webhook.objects.filter(pk=hook.pk).update(failure_count=F("failure_count") + 1)
+    # Disable once, by whoever crosses the line first (a conditional UPDATE).
+    disabled = Webhook.objects.filter(
+        pk=hook.pk, is_active=True, failure_count__gte=settings.WEBHOOK_DISABLE_AFTER
+    ).update(
+        is_active=False,
+        disabled_at=timezone.now(),
+        disabled_reason=_("%(count)d failed deliveries in a row; the last: %(error)s")
+        % {"count": settings.WEBHOOK_DISABLE_AFTER, "error": error},
+    )
+    if disabled:
+        hook.refresh_from_db()
+        _tell_admins(hook)
+
+
+def _tell_admins(hook: Webhook) -> None:
+    from accounts.models import User
+    from accounts.permissions import can
+
+    admins = [
+        user
+        for user in User.objects.filter(Q(is_superuser=True) | Q(agent__is_active=True))
+        .filter(is_active=True)
+        .distinct()
+        if can(user, "admin.api")
+    ]
+    if not admins:
+        return
+    send_mail(
+        subject=_("Webhook %(name)s was disabled") % {"name": hook.name},
+        message=_(
+            "The webhook %(name)s (%(url)s) was disabled: %(reason)s\n\n"
+            "Fix the receiver, then turn the webhook on again; failed deliveries can be "
+            "redelivered from its log."
+        )
+        % {"name": hook.name, "url": hook.url, "reason": hook.disabled_reason},
+        from_email=None,
+        recipient_list=[user.email for user in admins],
+        fail_silently=True,
+    )
+
+
+def delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a logged delivery again, as a new delivery with the same payload."""
+    copy = WebhookDelivery.objects.create(
+        webhook=delivery.webhook, event=delivery.event, payload=delivery.payload
+    )
+    from .tasks import webhook_deliver_task
+
+    transaction.on_commit(lambda: webhook_deliver_task.delay(copy.pk))
+    return copy
