@@ -28,6 +28,7 @@ from accounts.models import User
 from accounts.services import user_get_by_email
 from accounts.views import portal_mail_send, portal_rate_limited
 from helpdesk.lib import files
+from kb.services import deflections_filed_in_session
 from routing.filters import DraftRejected
 
 from ..forms_portal import GuestAccessForm, ReplyForm, TicketOpenForm
@@ -140,6 +141,8 @@ def open_ticket(request: HttpRequest) -> HttpResponse:
         else:
             if not signed_in:
                 _guest_link_send(ticket=ticket, user=ticket.user)
+            # Suggested articles opened in this browser did not spare the ticket.
+            deflections_filed_in_session(ticket=ticket, session_key=request.session.session_key)
             request.session[OPENED_SESSION_KEY] = ticket.number
             return redirect("tickets_portal:open_done")
     status = 400 if form.errors else 200
