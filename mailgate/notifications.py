@@ -1074,10 +1074,14 @@ def outbound_send_many(outbound_ids: list[int]) -> int:
     connection = transaction.get_connection()
     with transaction.atomic():
         rows = OutboundMessage.objects.filter(pk__in=outbound_ids, status=OutboundStatus.QUEUED)
+        # Lock the outbound rows only: the entry is joined by an outer join, which
+        # PostgreSQL refuses to lock.
+        lock: dict[str, Any] = (
+            {"of": ("self",)} if connection.features.has_select_for_update_of else {}
+        )
         if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True)
-        else:
-            rows = rows.select_for_update()
+            lock["skip_locked"] = True
+        rows = rows.select_for_update(**lock)
         claimed = list(rows.select_related("entry").order_by("pk"))
         OutboundMessage.objects.filter(pk__in=[row.pk for row in claimed]).update(
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
