@@ -81,12 +81,12 @@ def test_the_list_costs_the_same_queries_for_any_number_of_tickets(
     for _ in range(2):
         open_ticket(user=customer)
     client.force_login(customer)
-    # session, user, agent scope, count, page
-    with django_assert_num_queries(5):
+    # session, user, agent scope, organization sharing and collaborations, count, page
+    with django_assert_num_queries(6):
         client.get(LIST_URL)
     for _ in range(6):
         open_ticket(user=UserFactory(organization=org))
-    with django_assert_num_queries(5) as queries:
+    with django_assert_num_queries(6) as queries:
         response = client.get(LIST_URL)
     assert len(response.context["tickets"]) == 8
     assert not any("search_document" in query["sql"] for query in queries.captured_queries)
