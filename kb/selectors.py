@@ -290,6 +290,29 @@ def canned_responses_for_ticket(*, ticket: Ticket, query: str = "") -> QuerySet[
     return responses.order_by("title", "pk")
 
 
+def canned_responses_for_user(*, user: User) -> QuerySet[CannedResponse]:
+    """The canned responses `user` may read (the REST API's list): admins holding
+    `admin.settings` see every one, other agents the global ones and those of the
+    departments they work in (primary or extended access); customers none."""
+    responses = CannedResponse.objects.select_related("department").order_by("title", "pk")
+    if permissions.can(user, "admin.settings"):
+        return responses
+    scope = permissions.agent_scope(user)
+    if scope is None:
+        return responses.none()
+    return responses.filter(
+        Q(department__isnull=True) | Q(department_id__in=list(scope.roles_by_department))
+    )
+
+
+def canned_response_get(*, pk: int, active: bool = True) -> CannedResponse | None:
+    """One canned response by id (only an active one unless `active` is False), or None."""
+    responses = CannedResponse.objects.filter(pk=pk)
+    if active:
+        responses = responses.filter(is_active=True)
+    return responses.first()
+
+
 def article_stats() -> QuerySet[Article]:
     """Every article with its counters and its deflections (opened from the new-ticket
     suggestions without a ticket filed after), most viewed first, in one query."""

@@ -543,8 +543,9 @@ def rate_limited(address: str) -> bool:
         return False
     sent = (
         OutboundMessage.objects.filter(
+            Q(template__in=AUTO_RESPONSES)
+            | Q(template=TemplateCode.TICKET_REPLY, is_automatic=True),  # canned replies
             recipient=address.lower(),
-            template__in=AUTO_RESPONSES,
             created_at__gte=timezone.now() - timedelta(hours=1),
         )
         .exclude(status=OutboundStatus.SKIPPED)
@@ -619,13 +620,22 @@ def _with_token(subject: str, number: str) -> str:
     return f"{subject[: SUBJECT_MAX - len(token) - 1].rstrip()} {token}".strip()
 
 
-def _automatic_headers(code: str) -> dict[str, str]:
-    """RFC 3834: auto-responses are `auto-replied`, alerts and notices `auto-generated`; a
-    human's response carries none. The other two keep out-of-office replies away."""
-    if code == TemplateCode.TICKET_REPLY:
+def _is_automatic(code: str, entry: ThreadEntry | None) -> bool:
+    """Everything but a human's response is automatic; a response without an author is a
+    filter's canned reply, which answers the new ticket as an auto-response would."""
+    if code != TemplateCode.TICKET_REPLY:
+        return True
+    return entry is not None and entry.kind == EntryKind.RESPONSE and entry.author_id is None
+
+
+def _automatic_headers(code: str, *, automatic: bool = False) -> dict[str, str]:
+    """RFC 3834: auto-responses (and canned replies posted by a filter) are `auto-replied`,
+    alerts and notices `auto-generated`; a human's response carries none. The other two
+    keep out-of-office replies away."""
+    if code == TemplateCode.TICKET_REPLY and not automatic:
         return {}
     headers = {"X-Auto-Response-Suppress": "All"}
-    if code in AUTO_RESPONSES:
+    if code in AUTO_RESPONSES or code == TemplateCode.TICKET_REPLY:
         headers.update({"Auto-Submitted": "auto-replied", "Precedence": "auto_reply"})
     else:
         headers["Auto-Submitted"] = "auto-generated"
@@ -688,7 +698,8 @@ def _prepare(
     from_email = _sender(ticket)
     message_id = message_id or new_message_id(from_email)
     in_reply_to, references = _thread_ids(ticket, before=entry, exclude=message_id)
-    headers = _automatic_headers(code)
+    automatic = _is_automatic(code, entry)
+    headers = _automatic_headers(code, automatic=automatic)
     if in_reply_to:
         headers["In-Reply-To"] = in_reply_to
     if references:
@@ -698,7 +709,7 @@ def _prepare(
         entry=entry,
         template=code,
         audience=audience,
-        is_automatic=code != TemplateCode.TICKET_REPLY,
+        is_automatic=automatic,
         from_email=from_email,
         recipient=to[0].email,
         to=[str(r) for r in to],
@@ -783,6 +794,7 @@ def _to_customer(
     entry: ThreadEntry | None = None,
     event: ThreadEvent | None = None,
     message_id: str = "",
+    skip_reason: str = "",
 ) -> OutboundMessage | None:
     """To the customer, the collaborators copied."""
     collaborators = Collaborator.objects.filter(ticket=ticket).select_related("user").order_by("pk")
@@ -800,6 +812,7 @@ def _to_customer(
         event=event,
         actor=actor,
         message_id=message_id,
+        skip_reason=skip_reason,
     )
 
 
@@ -862,6 +875,13 @@ def _on_response(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | N
     entry = _entry_of(ticket, event)
     if entry is None or entry.kind != EntryKind.RESPONSE:
         return []
+    reason = ""
+    if _is_automatic(TemplateCode.TICKET_REPLY, entry) and rate_limited(ticket.user.email):
+        # A filter's canned reply stands in for the auto-response, and is held back alike.
+        limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
+        reason = (
+            f"Not sent: {ticket.user.email} already had {limit} auto-responses in the last hour."
+        )
     return [
         _to_customer(
             ticket,
@@ -870,6 +890,7 @@ def _on_response(ticket: Ticket, event: ThreadEvent) -> list[OutboundMessage | N
             entry=entry,
             event=event,
             message_id=entry.message_id,
+            skip_reason=reason,
         )
     ]
 

@@ -78,6 +78,9 @@ class FilterResult:
     sla: SLAPlan | None = None
     collaborators: list[str] = field(default_factory=list)
     auto_respond: bool = True
+    # The canned response to answer with, by id only: the engine reads no row, and
+    # `ticket_open` loads, renders and posts it (in place of the auto-response).
+    canned_response_id: int | None = None
     # Which filter set each action, for the audit event ("assigned by filter X").
     set_by: dict[str, str] = field(default_factory=dict)
     timeouts: list[str] = field(default_factory=list)  # "filter: rule" whose regex timed out
@@ -200,6 +203,9 @@ def _apply_actions(filter_: Filter, result: FilterResult) -> None:
     if filter_.disable_auto_response:
         result.auto_respond = False
         result.set_by["auto_respond"] = filter_.name
+    if filter_.canned_response_id is not None:
+        result.canned_response_id = filter_.canned_response_id
+        result.set_by["canned_response"] = filter_.name
 
 
 def filters_apply(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.db.models import Q
 from django.forms import inlineformset_factory
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Agent, User
+from kb.models import CannedResponse
 from tickets.models import Priority, Source, TicketStatus
 
 from .models import (
@@ -170,6 +172,7 @@ class FilterForm(forms.ModelForm):
             "sla",
             "collaborator_email",
             "disable_auto_response",
+            "canned_response",
         ]
         field_classes = {"department": TreeNameChoiceField, "help_topic": TreeNameChoiceField}
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
@@ -192,12 +195,27 @@ class FilterForm(forms.ModelForm):
         self.fields["team"].queryset = Team.objects.filter(is_active=True)
         self.fields["priority"].queryset = Priority.objects.all()
         self.fields["status"].queryset = TicketStatus.objects.filter(state__in=["open", "closed"])
+        # Active responses, and the one the filter has (archived since, it stays selectable).
+        chosen = self.instance.canned_response_id
+        current = Q(pk=chosen) if chosen is not None else Q()
+        self.fields["canned_response"].queryset = (
+            CannedResponse.objects.filter(Q(is_active=True) | current)
+            .select_related("department")
+            .order_by("title", "pk")
+        )
+        self.fields["canned_response"].label_from_instance = _canned_label
 
     def settings_fields(self) -> list:
         return [self[name] for name in self.RULE_FIELDS]
 
     def action_fields(self) -> list:
         return [self[name] for name in self.fields if name not in self.RULE_FIELDS]
+
+
+def _canned_label(response: CannedResponse) -> str:
+    if response.department_id is None:
+        return response.title
+    return f"{response.title} ({response.department})"
 
 
 class FilterRuleForm(forms.ModelForm):

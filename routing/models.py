@@ -441,6 +441,15 @@ class Filter(TimeStampedModel):
     )
     collaborator_email = models.EmailField(_("add collaborator"), blank=True)
     disable_auto_response = models.BooleanField(_("disable auto-response"), default=False)
+    canned_response = models.ForeignKey(
+        "kb.CannedResponse",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("send canned reply"),
+        help_text=_("Answered at once with this canned response, in place of the auto-response."),
+    )
 
     ACTION_FIELDS = (
         "department",
@@ -453,6 +462,7 @@ class Filter(TimeStampedModel):
         "sla",
         "collaborator_email",
         "disable_auto_response",
+        "canned_response",
     )
 
     class Meta:
@@ -483,6 +493,14 @@ class Filter(TimeStampedModel):
             StatusState.CLOSED,
         ):
             raise ValidationError({"status": _("New tickets can only be open or closed.")})
+        if self.canned_response is not None and not self.canned_response.is_active:
+            # Refused when chosen; a filter whose response was archived later still saves
+            # (and archives), it just sends nothing until an active one is chosen.
+            stored = Filter.objects.filter(pk=self.pk).values_list("canned_response_id", flat=True)
+            if self.pk is None or list(stored) != [self.canned_response_id]:
+                raise ValidationError(
+                    {"canned_response": _("This canned response is archived; choose another.")}
+                )
 
 
 class RuleField(models.TextChoices):

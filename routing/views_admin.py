@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.decorators import admin_required
 from helpdesk.views_admin import Screen, form_errors_apply, paginate
+from kb.selectors import canned_response_get
 
 from .forms import (
     BannedAddressForm,
@@ -240,7 +241,7 @@ filter_screen = FilterScreen(
     title=gettext_lazy("Filters"),
     queryset=lambda: (
         Filter.objects.select_related(
-            "department", "priority", "status", "help_topic", "team", "assignee"
+            "department", "priority", "status", "help_topic", "team", "assignee", "canned_response"
         )
         .annotate(rule_count=Count("rules"))
         .order_by("sort_order", "pk")
@@ -307,7 +308,7 @@ def _draft_from_fields(data: dict) -> Any:
 def filter_test(request: HttpRequest) -> HttpResponse:
     """Try the active filters on a pasted message or on fields: which filter matches and what
     it would do. Nothing is stored and no ticket is opened."""
-    result = rows = draft = None
+    result = rows = draft = canned_reply = None
     if request.method == "POST":
         form = FilterTestForm(request.POST)
         if form.is_valid():
@@ -320,6 +321,8 @@ def filter_test(request: HttpRequest) -> HttpResponse:
                 draft = _draft_from_fields(data)
             if draft is not None:
                 result, rows = filters_try(draft, organization=data.get("organization") or "")
+                if result.canned_response_id is not None:
+                    canned_reply = canned_response_get(pk=result.canned_response_id, active=False)
     else:
         form = FilterTestForm()
     return render(
@@ -330,6 +333,7 @@ def filter_test(request: HttpRequest) -> HttpResponse:
             "result": result,
             "rows": rows,
             "draft": draft,
+            "canned_reply": canned_reply,
             "admin_section": "filters",
             "nav_active": "admin",
         },

@@ -31,6 +31,9 @@ from accounts.services import user_get_or_create_by_email
 from helpdesk.config import config
 from helpdesk.lib import files
 from helpdesk.lib.sanitize import render_body
+from kb.canned import canned_render
+from kb.models import CannedResponse
+from kb.selectors import canned_response_get
 from routing.assignment import assignment_refusal, auto_assignee, reopen_assignee
 from routing.filters import FilterResult, result_summary
 from routing.models import CtiItem, Department, HelpTopic, Team
@@ -418,7 +421,8 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     `ticket.assign` to assign it). Banned senders are refused (`ValidationError` on
     `email`); a filter that rejects the draft raises `routing.filters.DraftRejected` before
     anything is written. Without an agent or team from the caller, a filter or the help
-    topic, the department's auto-assignment picks one; the event says why."""
+    topic, the department's auto-assignment picks one; the event says why. A filter's
+    canned reply is posted as the ticket's first response, in place of the auto-response."""
     by_agent = by is not None and permissions.is_agent(by)
     _check_draft(draft, customer_channel=not by_agent)
     _check_sender(draft)
@@ -440,6 +444,10 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
             unassigned = " ".join(p for p in (dropped, auto_reason) if p)
         else:
             reason = " ".join(p for p in (auto_reason, dropped) if p)
+
+    canned = _canned_reply_chosen(draft)
+    if canned is not None:
+        draft.auto_respond = False  # the canned reply stands in for the auto-response
 
     now = timezone.now()
     item = draft.cti_item
@@ -517,8 +525,51 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         collaborator = user_get_or_create_by_email(email=address)
         if collaborator != owner:
             _collaborator_insert(ticket=ticket, user=collaborator, by=by or owner)
+    if canned is not None:
+        chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
+        _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
     transaction.on_commit(lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry))
     return ticket
+
+
+def _canned_reply_chosen(draft: TicketDraft) -> CannedResponse | None:
+    """The canned response a filter answers the new ticket with: None when no filter chose
+    one, or when the one chosen has been archived since (the auto-response then goes out
+    as usual)."""
+    routing = draft.routing
+    if routing is None or routing.canned_response_id is None:
+        return None
+    return canned_response_get(pk=routing.canned_response_id)
+
+
+def _canned_reply_post(*, ticket: Ticket, response: CannedResponse, filter_name: str) -> None:
+    """Post a filter's canned reply on a new ticket, rendered for it; the customer (and the
+    collaborators) are emailed after commit as for any response.
+
+    No agent writes it: the entry has no author and the help desk's name as its poster, its
+    event no actor and the filter and canned response in its data, so the thread shows it
+    as sent by the system. The `agent` variables render empty. An automatic answer is not a
+    reply to the customer's question: it neither marks the ticket answered nor counts as
+    the first response for the SLA."""
+    body = canned_render(response.body, ticket=ticket, agent=None).strip()
+    if not body:
+        return
+    entry = _entry_add(
+        ticket=ticket,
+        kind=EntryKind.RESPONSE,
+        author=None,
+        poster=config().helpdesk_name,
+        body=body,
+        body_format=BodyFormat.MARKDOWN,
+        source=Source.WEB,
+        message_id=_outbound_message_id(),
+    )
+    event_record(
+        ticket=ticket,
+        action=EventAction.RESPONSE,
+        actor=None,
+        data={"entry": entry.pk, "canned_response": response.title, "filter": filter_name},
+    )
 
 
 def _priority_default() -> Priority:

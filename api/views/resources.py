@@ -132,6 +132,7 @@ FilterViewSet = config_viewset(
         "sla",
         "collaborator_email",
         "disable_auto_response",
+        "canned_response",
         "created_at",
         "updated_at",
     ),

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from helpdesk.models import AdminLogEntry
 from routing.models import Filter, FilterRule, RuleField, RuleOperator
+from tests.kb.factories import CannedResponseFactory
 from tests.routing.factories import DepartmentFactory, FilterFactory
 from tests.tickets.factories import priority
 from tickets.models import Ticket
@@ -230,3 +231,54 @@ def test_the_test_box_escapes_what_it_shows(admin_client):
     assert "<img src=x onerror" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "<script>bad()" not in page
+
+
+def test_a_filter_sends_a_canned_reply_chosen_among_active_ones(admin_client):
+    welcome = CannedResponseFactory(title="Welcome", department=DepartmentFactory(name="Sales"))
+    CannedResponseFactory(title="Old welcome", is_active=False)
+    page = admin_client.get(reverse("staff_admin:filter_create"))
+    offered = [label for _pk, label in page.context["form"].fields["canned_response"].choices]
+    assert offered[1:] == ["Welcome (Sales)"]
+    response = admin_client.post(
+        reverse("staff_admin:filter_create"),
+        {
+            **_filter(canned_response=welcome.pk),
+            **_rules({"field": "subject", "operator": "contains", "value": "hello"}),
+        },
+    )
+    assert response.status_code == 302
+    assert Filter.objects.get(name="VIP").canned_response == welcome
+    listing = admin_client.get(reverse("staff_admin:filter_list")).content.decode()
+    assert "Canned reply: Welcome." in listing
+
+
+def test_a_rejecting_filter_cannot_send_a_canned_reply(admin_client):
+    response = admin_client.post(
+        reverse("staff_admin:filter_create"),
+        {
+            **_filter(reject="on", canned_response=CannedResponseFactory().pk),
+            **_rules({"field": "subject", "operator": "contains", "value": "x"}),
+        },
+    )
+    assert response.status_code == 200
+    assert "A filter that rejects takes no other action." in response.content.decode()
+    assert not Filter.objects.exists()
+
+
+def test_the_test_box_shows_the_canned_reply_it_would_send(admin_client):
+    canned = CannedResponseFactory(title="Printer <b>help</b>")
+    FilterFactory(
+        name="Printers",
+        canned_response=canned,
+        rules=[(RuleField.SUBJECT, RuleOperator.CONTAINS, "printer")],
+    )
+    response = _test(admin_client, sender_email="casey@example.com", subject="Printer jam")
+    assert response.context["result"].canned_response_id == canned.pk
+    page = response.content.decode()
+    assert "would send canned reply “Printer &lt;b&gt;help&lt;/b&gt;”" in page
+    assert "(Printers)" in page
+    canned.is_active = False
+    canned.save(update_fields=["is_active"])
+    page = _test(admin_client, subject="Printer jam").content.decode()
+    assert "is archived: no canned reply would be sent" in page
+    assert not Ticket.objects.exists()

@@ -218,6 +218,8 @@ EVENT_DETAIL_LABELS = {
     "unassigned": _lazy("Left unassigned"),
     "comment": _lazy("Comment"),
     "recipients": _lazy("Recipients"),
+    "filter": _lazy("Filter"),
+    "canned_response": _lazy("Canned response"),
 }
 
 
