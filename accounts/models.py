@@ -69,6 +69,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         _("time zone"), max_length=64, blank=True, validators=[validate_timezone]
     )
     language = models.CharField(_("language"), max_length=16, blank=True)
+    # A phone number as people write it, extension after an "X" (osTicket's form).
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    notes = models.TextField(_("internal notes"), blank=True, help_text=_("Seen by agents only."))
     organization = models.ForeignKey(
         "accounts.Organization",
         models.SET_NULL,

@@ -418,6 +418,10 @@ def _create(parsed: Request, http_request: HttpRequest) -> HttpResponse:
         attachments=_usable(parsed.attachments),
         auto_respond=parsed.autorespond,
         alert=parsed.alert,
+        phone=text.get("phone", "").strip(),
+        notes=text.get("notes", "").strip(),
+        # The address the client names, else its own (as osTicket does).
+        ip_address=text.get("ip", "").strip() or client_ip(http_request.META),
     )
     try:
         ticket = ticket_open(draft=draft)

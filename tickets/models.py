@@ -197,6 +197,9 @@ class Ticket(TimeStampedModel):
     overdue_at = models.DateTimeField(_("marked overdue"), null=True, blank=True)
     auto_closed_at = models.DateTimeField(_("closed automatically"), null=True, blank=True)
     is_answered = models.BooleanField(_("answered"), default=False)
+    # Where the ticket was opened from: the browser's or the API client's address (or
+    # the one an osTicket API client gave in `ip`).
+    ip_address = models.GenericIPAddressField(_("opened from"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     closed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

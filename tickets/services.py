@@ -11,6 +11,7 @@ public channel (portal guest, email, osTicket API) acts as its customer.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,11 @@ class TicketDraft:
     # False: no new-ticket alert to agents (osTicket API's `alert`).
     alert: bool = True
     routing: FilterResult | None = None  # what the filters decided (set by draft_route)
+    # A new customer's phone and internal notes (kept when the customer exists already,
+    # except a phone where they had none), and the address the ticket came from.
+    phone: str = ""
+    notes: str = ""
+    ip_address: str | None = None
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -429,6 +435,7 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     asked = {"assignee": draft.assignee, "team": draft.team, "status": draft.status}
     draft = draft_route(draft)
     owner = draft.user or user_get_or_create_by_email(email=draft.email, name=draft.name)
+    _owner_details_fill(owner, draft)
     if by is not None and not by_agent and by != owner:
         raise PermissionDenied(_("Customers open tickets for themselves only."))
     _check_routed(draft, by=by, by_agent=by_agent, asked=asked)
@@ -452,6 +459,7 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     now = timezone.now()
     item = draft.cti_item
     ticket = Ticket(
+        ip_address=_ip_or_none(draft.ip_address),
         subject=draft.subject,
         user=owner,
         organization_id=owner.organization_id,
@@ -530,6 +538,28 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
     transaction.on_commit(lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry))
     return ticket
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
+def _owner_details_fill(owner: User, draft: TicketDraft) -> None:
+    """Give the customer the phone and notes the draft brings, where they have none."""
+    fields = []
+    phone = draft.phone.strip()[:32]
+    if phone and not owner.phone:
+        owner.phone = phone
+        fields.append("phone")
+    notes = draft.notes.strip()
+    if notes and not owner.notes:
+        owner.notes = notes
+        fields.append("notes")
+    if fields and owner.pk is not None:
+        owner.save(update_fields=fields)
 
 
 def _canned_reply_chosen(draft: TicketDraft) -> CannedResponse | None:

@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts import permissions
+from accounts.api_keys import client_ip
 from accounts.models import User
 from tickets import search, selectors, services
 from tickets.models import Collaborator, Source, Ticket
@@ -185,6 +186,7 @@ class TicketViewSet(BodyLimitMixin, viewsets.GenericViewSet):
             collaborators=data.get("collaborators") or [],
             auto_respond=data["auto_respond"],
             alert=data["alert"],
+            ip_address=client_ip(request.META),
         )
         ticket = services.ticket_open(draft=draft, by=user)
         return _ticket_response(ticket, user, http.HTTP_201_CREATED)

@@ -68,6 +68,8 @@ def test_the_documented_json_example_opens_a_ticket(osticket_key, mailoutbox):
     assert ticket.subject == "Testing API"
     assert ticket.source == Source.API
     assert ticket.user.email == "api@example.com" and ticket.user.name == "Angry User"
+    assert ticket.user.phone == "3185558634X123"
+    assert ticket.ip_address == "123.211.233.122"  # the address the client named
     entry = ticket.thread.entries.get()
     assert entry.body_format == BodyFormat.HTML and entry.body == "MESSAGE <b>HERE</b>"
     # The truncated GIF of the example is no image: it is left out, the request still works.
@@ -386,3 +388,18 @@ def test_odd_values_in_known_fields_do_not_break_the_request(osticket_key):
     response = post("/api/tickets.json", body, osticket_key.key)
     assert response.status_code == 201
     assert Ticket.objects.get(number=text(response)).help_topic is None
+
+
+def test_phone_and_notes_fill_a_new_customer_and_the_ip_defaults_to_the_client(osticket_key):
+    body = {**EXAMPLE_JSON, "attachments": [], "phone": "318-555-8634x9", "notes": "VIP"}
+    del body["ip"]
+    response = post("/api/tickets.json", body, osticket_key.key)
+    assert response.status_code == 201, text(response)
+    ticket = Ticket.objects.get(number=text(response))
+    assert ticket.user.phone == "318-555-8634X9"  # JSON upper-cases it, as osTicket does
+    assert ticket.user.notes == "VIP"
+    assert ticket.ip_address == "127.0.0.1"  # the test client's own address
+    # A later ticket does not overwrite what the customer has.
+    again = post("/api/tickets.json", {**body, "phone": "555", "notes": "other"}, osticket_key.key)
+    customer = Ticket.objects.get(number=text(again)).user
+    assert (customer.phone, customer.notes) == ("318-555-8634X9", "VIP")

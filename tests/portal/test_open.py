@@ -44,13 +44,14 @@ def test_the_landing_page_offers_open_check_and_sign_in(client):
 
 
 def test_a_visitor_opens_a_ticket_and_gets_its_number_and_a_link_by_mail(client, mailoutbox):
-    response = client.post(OPEN_URL, visitor_post())
+    response = client.post(OPEN_URL, visitor_post(), REMOTE_ADDR="203.0.113.9")
     assert response.status_code == 302 and response["Location"] == reverse(
         "tickets_portal:open_done"
     )
     ticket = Ticket.objects.get()
     assert ticket.subject == "The printer is on fire"
     assert ticket.source == Source.WEB
+    assert ticket.ip_address == "203.0.113.9"  # agents see where it came from
     assert ticket.user.email == "vera@visitors.example" and ticket.user.name == "Vera Visitor"
     assert not ticket.user.has_usable_password()
     done = client.get(response["Location"])

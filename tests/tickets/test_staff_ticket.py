@@ -116,6 +116,16 @@ class TestPage:
         assert "Internal note" in html and "<strong>on it</strong>" in html
         assert html.index("It is on fire") < html.index("on it") < html.index("Call facilities")
 
+    def test_shows_the_customers_phone_and_notes_and_where_the_ticket_came_from(
+        self, signed_in, ticket, customer
+    ):
+        customer.phone, customer.notes = "+49 30 1234X5", "Prefers <b>email</b>"
+        customer.save(update_fields=["phone", "notes"])
+        Ticket.objects.filter(pk=ticket.pk).update(ip_address="203.0.113.9")
+        html = signed_in.get(page_url(ticket)).content.decode()
+        assert "+49 30 1234X5" in html and "from 203.0.113.9" in html
+        assert "Prefers &lt;b&gt;email&lt;/b&gt;" in html
+
     def test_the_customer_card_lists_other_tickets_the_agent_may_see_only(
         self, signed_in, ticket, customer
     ):

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts import permissions
+from accounts.api_keys import client_ip
 from accounts.models import User
 from accounts.services import user_get_by_email
 from accounts.views import portal_mail_send, portal_rate_limited
@@ -129,6 +130,7 @@ def open_ticket(request: HttpRequest) -> HttpResponse:
             help_topic=data.get("help_topic"),
             source=Source.WEB,
             attachments=data["attachments"],
+            ip_address=client_ip(request.META),
         )
         try:
             ticket = ticket_open(draft=draft, by=request.user if signed_in else None)
