@@ -112,8 +112,20 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
             outcome="error",
             error=f"{type(error).__name__}: {error}"[:2000],
             processed_at=timezone.now(),
+            **_headline(message),
         )
         raise
+
+
+def _headline(message: InboundMessage) -> dict[str, str]:
+    """Sender and subject of a message whose processing failed (the work that read them
+    rolled back), so that admins can tell failed messages apart; empty where unreadable."""
+    try:
+        with default_storage.open(message.raw.name, "rb") as handle:
+            parsed = parse_message(handle.read(), max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+    except Exception:  # the message failed already: keep what there is
+        return {}
+    return {"from_email": parsed.from_email[:254], "subject": parsed.subject[:255]}
 
 
 def _finish(message: InboundMessage, result: Outcome) -> None:

@@ -103,6 +103,8 @@ def test_a_crash_midway_loses_nothing_and_the_retry_makes_one_ticket(mailbox, mo
     message.refresh_from_db()
     assert message.status == InboundStatus.FAILED
     assert "worker killed" in message.error
+    # Admins can still tell which mail failed.
+    assert (message.from_email, message.subject) == ("wile@acme.example", "Rocket skates broken")
     assert not Ticket.objects.exists()  # rolled back with the failure
 
     monkeypatch.setattr(ticket_services, "ticket_open", real_open)
