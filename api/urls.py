@@ -8,7 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import osticket
 from .exceptions import not_found
-from .views import admin, resources, tickets
+from .views import admin, kb, resources, settings, tickets
 
 app_name = "api"
 
@@ -59,12 +59,16 @@ router.register("holidays", resources.HolidayViewSet, basename="holiday")
 router.register(
     "schedule-exceptions", resources.ScheduleExceptionViewSet, basename="schedule-exception"
 )
+router.register("canned-responses", kb.CannedResponseViewSet, basename="canned-response")
+router.register("kb/categories", kb.KbCategoryViewSet, basename="kb-category")
+router.register("kb/articles", kb.KbArticleViewSet, basename="kb-article")
 router.register("api-keys", admin.ApiKeyViewSet, basename="api-key")
 router.register("webhooks", admin.WebhookViewSet, basename="webhook")
 
 urlpatterns = [
     path("v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("v1/docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
+    re_path(r"^v1/settings/?$", settings.SettingsView.as_view(), name="settings"),
     path("v1/", include(router.urls)),
     # Unknown paths and ids that are no ids get the API's JSON 404, not the HTML page.
     re_path(r"^v1/", not_found),

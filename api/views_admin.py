@@ -17,7 +17,7 @@ from accounts.decorators import admin_required
 from accounts.models import ApiKey
 from helpdesk.views_admin import form_errors_apply, paginate
 
-from .forms_admin import ApiKeyForm, WebhookForm
+from .forms_admin import ApiKeyForm, ReauthForm, WebhookForm
 from .models import Webhook, WebhookDelivery
 from .webhooks import delivery_redeliver, secret_generate
 
@@ -67,9 +67,9 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 @admin_required(ADMIN)
 def key_create(request: HttpRequest) -> HttpResponse:
-    form = ApiKeyForm(request.POST or None)
+    form = ApiKeyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+        data = {name: value for name, value in form.cleaned_data.items() if name != "password"}
         try:
             new = api_key_create(by=request.user, **data)
         except ValidationError as error:
@@ -88,10 +88,15 @@ def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @admin_required(ADMIN)
-@require_POST
 def key_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
-    new = api_key_regenerate(api_key=get_object_or_404(ApiKey, pk=pk, is_active=True))
-    return _show_key_once(request, new.api_key, new.key)
+    api_key = get_object_or_404(ApiKey.objects.select_related("user"), pk=pk, is_active=True)
+    form = ReauthForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        new = api_key_regenerate(api_key=api_key)
+        return _show_key_once(request, new.api_key, new.key)
+    return render(
+        request, "api/key_regenerate.html", _context("api_keys", form=form, api_key=api_key)
+    )
 
 
 @admin_required(ADMIN)

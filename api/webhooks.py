@@ -13,8 +13,10 @@ A 2xx answer is success. Anything else is retried with exponential backoff up to
 WEBHOOK_MAX_ATTEMPTS times; after WEBHOOK_DISABLE_AFTER failed attempts in a row the endpoint is
 disabled and the admins get an email. Addresses that resolve to loopback, private, link-local,
 multicast or reserved addresses (cloud metadata included) are refused unless
-WEBHOOK_ALLOW_PRIVATE is set; the check runs again on every attempt, and redirects are not
-followed.
+WEBHOOK_ALLOW_PRIVATE is set. The check runs when the URL is saved and again on every
+attempt, against the addresses the name resolves to then; the attempt connects to one of
+those very addresses (DNS pinning), so a rebinding DNS answer cannot slip through. Redirects
+are not followed.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ import socket
 import time
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -92,30 +95,60 @@ def _address_refused(address: str) -> bool:
     )
 
 
-def url_check(url: str) -> None:
-    """Refuse a URL a webhook may not call (ValidationError on `url`)."""
+def _refused_error(host: str) -> ValidationError:
+    return ValidationError(
+        {
+            "url": _(
+                "%(host)s resolves to a private, loopback or link-local address, "
+                "which webhooks may not call."
+            )
+            % {"host": host}
+        }
+    )
+
+
+def _url_parts(url: str) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError({"url": _("Use an http:// or https:// address.")})
     if parts.username or parts.password:
         raise ValidationError({"url": _("Put no user name or password in the address.")})
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        raise ValidationError({"url": _("The port is not valid.")}) from None
+    return parts
+
+
+def _default_port(parts: SplitResult) -> int:
+    return parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def url_resolve(url: str) -> list[str]:
+    """The addresses a webhook may connect to for `url`, in the resolver's order: every
+    address the host name resolves to, all of them checked (one refused address refuses the
+    URL, so a name that also points inside cannot be used). ValidationError on `url`.
+    WEBHOOK_ALLOW_PRIVATE skips the check, not the resolving."""
+    parts = _url_parts(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, _default_port(parts), type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError, OSError):
+        raise ValidationError({"url": _("The host name does not resolve.")}) from None
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+    if not addresses:
+        raise ValidationError({"url": _("The host name does not resolve.")})
+    if not settings.WEBHOOK_ALLOW_PRIVATE and any(_address_refused(a) for a in addresses):
+        raise _refused_error(parts.hostname or "")
+    return addresses
+
+
+def url_check(url: str) -> None:
+    """Refuse a URL a webhook may not call (ValidationError on `url`): when it is saved.
+    Each delivery checks again (`url_resolve`) and connects only to the checked address."""
+    _url_parts(url)
     if settings.WEBHOOK_ALLOW_PRIVATE:
         return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError, ValueError):
-        raise ValidationError({"url": _("The host name does not resolve.")}) from None
-    for info in infos:
-        if _address_refused(info[4][0]):
-            raise ValidationError(
-                {
-                    "url": _(
-                        "%(host)s resolves to a private, loopback or link-local address, "
-                        "which webhooks may not call."
-                    )
-                    % {"host": parts.hostname}
-                }
-            )
+    url_resolve(url)
 
 
 # --- payloads -------------------------------------------------------------------------------
@@ -245,6 +278,60 @@ def _on_event(sender: Any, ticket: Ticket, event: ThreadEvent, **kwargs: Any) ->
 # --- sending --------------------------------------------------------------------------------
 
 
+def _post_pinned(url: str, *, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST `body` to `url` and answer (status, start of the response body).
+
+    The host name is resolved and checked once (`url_resolve`), and the connection goes to
+    an address of that answer, not to a second lookup: a name whose DNS answer changes
+    between the check and the connection (DNS rebinding) still reaches only the address that
+    was checked. The request keeps the name in its Host header, and HTTPS checks the
+    certificate against the name (and sends it as SNI). Redirects are not followed; the
+    environment's proxy settings do not apply."""
+    parts = _url_parts(url)
+    addresses = url_resolve(url)
+    host, port = parts.hostname or "", _default_port(parts)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    timeout = urllib3.Timeout(connect=settings.WEBHOOK_TIMEOUT, read=settings.WEBHOOK_TIMEOUT)
+    options: dict[str, Any] = {"timeout": timeout, "retries": False, "maxsize": 1}
+    if parts.scheme == "https":
+        pool_class: type[urllib3.HTTPConnectionPool] = urllib3.HTTPSConnectionPool
+        options.update(
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool_class = urllib3.HTTPConnectionPool
+    last_error: Exception | None = None
+    for address in addresses:
+        pool = pool_class(address, port, **options)
+        try:
+            response = pool.urlopen(
+                "POST",
+                target,
+                body=body,
+                headers={**headers, "Host": parts.netloc},
+                redirect=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            try:
+                excerpt = response.read(EXCERPT, decode_content=True) or b""
+            finally:
+                response.release_conn()
+            return response.status, excerpt
+        except (
+            urllib3.exceptions.NewConnectionError,
+            urllib3.exceptions.ConnectTimeoutError,
+        ) as error:
+            last_error = error  # this address does not answer: try the next checked one
+        finally:
+            pool.close()
+    assert last_error is not None
+    raise last_error
+
+
 def backoff(attempts: int) -> int:
     """Seconds before the next attempt: 30 s, 2 min, 8 min, 32 min, about 2 h, capped at 6 h."""
     return min(30 * 4 ** max(attempts - 1, 0), 6 * 60 * 60)
@@ -275,27 +362,15 @@ def delivery_attempt(delivery: WebhookDelivery) -> bool | None:
     delivery.response_status, delivery.response_excerpt, delivery.error = None, "", ""
     ok = False
     try:
-        url_check(hook.url)
-        response = requests.post(
-            hook.url,
-            data=body,
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        )
-        try:
-            excerpt = response.raw.read(EXCERPT, decode_content=True) or b""
-        finally:
-            response.close()
-        delivery.response_status = response.status_code
+        status, excerpt = _post_pinned(hook.url, body=body, headers=headers)
+        delivery.response_status = status
         delivery.response_excerpt = excerpt.decode("utf-8", "replace")
-        ok = 200 <= response.status_code < 300
+        ok = 200 <= status < 300
         if not ok:
-            delivery.error = f"HTTP {response.status_code}"
+            delivery.error = f"HTTP {status}"
     except ValidationError as refused:
         delivery.error = "; ".join(refused.messages)
-    except requests.RequestException as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         delivery.error = f"{type(error).__name__}: {error}"[:EXCERPT]
     delivery.response_ms = int((time.monotonic() - started) * 1000)
     if ok:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework import permissions as drf_permissions
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +23,7 @@ from accounts.models import ApiKey
 
 from .. import serializers as s
 from ..exceptions import BodyLimitMixin
+from ..forms_admin import ReauthForm
 from ..models import Webhook, WebhookDelivery
 from ..pagination import CursorPagination
 from ..schema import ERRORS
@@ -31,6 +33,42 @@ from ..webhooks import delivery_redeliver, secret_generate
 class CanAdministerApi(drf_permissions.BasePermission):
     def has_permission(self, request: Request, view: object) -> bool:
         return permissions.can(request.user, "admin.api")
+
+
+REAUTH_HELP = (
+    "The password of the signed-in admin: required when the request comes with a staff "
+    "session (a browser) rather than an API key, as in the admin screens."
+)
+
+
+class ApiKeyCreateSerializer(s.ApiKeySerializer):
+    password = serializers.CharField(
+        write_only=True, required=False, trim_whitespace=False, help_text=REAUTH_HELP
+    )
+
+    class Meta(s.ApiKeySerializer.Meta):
+        fields = (*s.ApiKeySerializer.Meta.fields, "password")
+
+
+class ReauthSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        write_only=True, required=False, trim_whitespace=False, help_text=REAUTH_HELP
+    )
+
+
+def _reauthenticate(request: Request) -> None:
+    """A key is handed out to a staff session only after its admin typed their password
+    again (the admin screens' rule), so a hijacked browser session cannot mint keys here
+    either. Requests made with an API key are authenticated by that key alone."""
+    if not isinstance(request.successful_authenticator, SessionAuthentication):
+        return
+    data = request.data if isinstance(request.data, dict) else {}
+    password = data.get("password")
+    form = ReauthForm(
+        {"password": password if isinstance(password, str) else ""}, user=request.user
+    )
+    if not form.is_valid():
+        raise serializers.ValidationError({"password": form.errors["password"]})
 
 
 @extend_schema_view(
@@ -59,12 +97,13 @@ class ApiKeyViewSet(
 
     @extend_schema(
         tags=["admin"],
-        request=s.ApiKeySerializer,
+        request=ApiKeyCreateSerializer,
         responses={201: s.ApiKeyCreatedSerializer, **ERRORS},
     )
     def create(self, request: Request) -> Response:
-        serializer = s.ApiKeySerializer(data=request.data)
+        serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        _reauthenticate(request)
         data = serializer.validated_data
         new = api_key_create(
             name=data["name"],
@@ -100,11 +139,15 @@ class ApiKeyViewSet(
         return Response(s.ApiKeySerializer(api_key).data)
 
     @extend_schema(
-        tags=["admin"], request=None, responses={200: s.ApiKeyCreatedSerializer, **ERRORS}
+        tags=["admin"],
+        request=ReauthSerializer,
+        responses={200: s.ApiKeyCreatedSerializer, **ERRORS},
     )
     @action(detail=True, methods=["post"])
     def regenerate(self, request: Request, pk: str) -> Response:
-        new = api_key_regenerate(api_key=self.get_object())
+        api_key = self.get_object()
+        _reauthenticate(request)
+        new = api_key_regenerate(api_key=api_key)
         body = s.ApiKeyCreatedSerializer(new.api_key).data
         body["key"] = new.key
         return Response(body)

@@ -4,9 +4,10 @@ import pytest
 
 from accounts.models import Agent, User
 from mailgate.models import Mailbox
-from routing.models import Department, HelpTopic
+from routing.models import Department, Filter, HelpTopic
 from tests.accounts.factories import OrganizationFactory, UserFactory
 from tests.api.conftest import key_client
+from tests.kb.factories import CannedResponseFactory
 from tests.tickets.factories import open_ticket
 from tickets.models import Priority
 
@@ -107,6 +108,22 @@ def test_deleting_a_department_in_use_is_a_conflict(admin_api, department):
     response = admin_api.delete(f"/api/v1/departments/{department.pk}")
     assert response.status_code == 409
     assert Department.objects.filter(pk=department.pk).exists()
+
+
+def test_a_filter_sends_a_canned_reply_through_the_api(admin_api):
+    welcome = CannedResponseFactory(title="Welcome")
+    archived = CannedResponseFactory(title="Old", is_active=False)
+    created = admin_api.post(
+        "/api/v1/filters/", {"name": "Welcome", "canned_response": welcome.pk}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    url = f"/api/v1/filters/{created.json()['id']}"
+    assert admin_api.get(url).json()["canned_response"] == welcome.pk
+    refused = admin_api.patch(url, {"canned_response": archived.pk}, format="json")
+    assert refused.status_code == 400 and "canned_response" in refused.json()["errors"]
+    cleared = admin_api.patch(url, {"canned_response": None}, format="json")
+    assert cleared.status_code == 200 and cleared.json()["canned_response"] is None
+    assert Filter.objects.get(name="Welcome").canned_response is None
 
 
 def test_mailbox_passwords_are_write_only(admin_api, department):

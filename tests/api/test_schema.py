@@ -36,6 +36,13 @@ def test_the_schema_is_served_and_lists_every_endpoint():
         "/api/v1/departments/",
         "/api/v1/webhooks/",
         "/api/v1/api-keys/",
+        "/api/v1/canned-responses/",
+        "/api/v1/canned-responses/{id}/render/",
+        "/api/v1/settings/",
+        "/api/v1/kb/categories/",
+        "/api/v1/kb/categories/{slug}/",
+        "/api/v1/kb/articles/",
+        "/api/v1/kb/articles/{slug}/",
     ):
         assert path in paths, path
     listing = paths["/api/v1/tickets/"]["get"]
@@ -43,6 +50,10 @@ def test_the_schema_is_served_and_lists_every_endpoint():
     assert {"status", "assignee", "overdue", "updated_since", "search", "cursor"} <= names
     assert {"400", "401", "403", "429"} <= set(listing["responses"])
     assert "apiKey" in schema["components"]["securitySchemes"]
+    articles = paths["/api/v1/kb/articles/"]["get"]
+    assert {"search", "category", "page"} <= {p["name"] for p in articles["parameters"]}
+    assert {"put", "patch", "get"} <= set(paths["/api/v1/settings/"])
+    assert {"400", "403"} <= set(paths["/api/v1/settings/"]["patch"]["responses"])
 
 
 def test_the_docs_page_is_served_from_our_own_static_files():

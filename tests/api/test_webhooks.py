@@ -7,6 +7,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from api import webhooks
 from api.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEvent
@@ -245,3 +246,123 @@ def test_the_sweep_queues_deliveries_whose_retry_was_lost(receiver, department):
     assert webhook_deliveries_sweep_task() == 1
     stuck.refresh_from_db()
     assert stuck.status == DeliveryStatus.DELIVERED and len(receiver.requests) == 1
+
+
+# --- DNS pinning ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Answers for made-up host names, one list per lookup (the last one repeats); every
+    other name goes to the real resolver. Records the lookups of the made-up names."""
+    import socket
+
+    real = socket.getaddrinfo
+    answers: dict[str, list[list[str]]] = {}
+    lookups: list[str] = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        lookups.append(host)
+        queue = answers[host]
+        addresses = queue.pop(0) if len(queue) > 1 else queue[0]
+        family = {4: socket.AF_INET, 6: socket.AF_INET6}
+        return [
+            (family[6 if ":" in a else 4], socket.SOCK_STREAM, 6, "", (a, port)) for a in addresses
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers, lookups
+
+
+def test_a_rebinding_answer_cannot_redirect_a_delivery(
+    receiver, settings, department, monkeypatch, dns, django_capture_on_commit_callbacks
+):
+    """The name resolves to the checked address first and to an internal one after: the
+    delivery connects to the address that was checked, and looks the name up only once."""
+    answers, lookups = dns
+    # Stand-ins: the loopback receiver plays a public address, 10.0.0.1 the internal one.
+    monkeypatch.setattr(webhooks, "_address_refused", lambda address: address != "127.0.0.1")
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    port = receiver.server.server_port
+    answers["hooks.example.test"] = [["127.0.0.1"], ["10.0.0.1"]]
+    Webhook.objects.create(
+        name="n8n",
+        url=f"http://hooks.example.test:{port}/hook",
+        secret="a-long-shared-secret",
+        events=[WebhookEvent.TICKET_CREATED],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_ticket(department=department)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED, delivery.error
+    [request] = receiver.requests
+    assert request["headers"]["Host"] == f"hooks.example.test:{port}"
+    assert lookups == ["hooks.example.test"]
+
+
+def test_a_delivery_is_refused_when_the_name_now_points_inside(
+    receiver, settings, department, dns, django_capture_on_commit_callbacks
+):
+    """Checked when saved (a public address), internal by the time of the delivery."""
+    answers, _lookups = dns
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    answers["hooks.example.test"] = [["93.184.216.34"], ["127.0.0.1"]]
+    webhooks.url_check("http://hooks.example.test/hook")  # the save-time check passes
+    Webhook.objects.create(
+        name="n8n",
+        url=f"http://hooks.example.test:{receiver.server.server_port}/hook",
+        secret="a-long-shared-secret",
+        events=[WebhookEvent.TICKET_CREATED],
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        open_ticket(department=department)
+    assert receiver.requests == []
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED and "private" in delivery.error
+
+
+def test_a_name_with_one_internal_address_among_public_ones_is_refused(settings, dns):
+    answers, _lookups = dns
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    answers["mixed.example.test"] = [["93.184.216.34", "169.254.169.254"]]
+    with pytest.raises(Exception) as refused:
+        webhooks.url_check("https://mixed.example.test/")
+    assert "url" in refused.value.message_dict
+    answers["v6.example.test"] = [["2606:4700::1111", "fd00::1"]]
+    with pytest.raises(ValidationError):
+        webhooks.url_check("https://v6.example.test/")
+
+
+def test_https_checks_the_certificate_against_the_name_not_the_address(settings, dns, monkeypatch):
+    """The connection goes to the pinned address; SNI and the certificate check use the
+    name."""
+    import urllib3
+
+    answers, _lookups = dns
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    answers["secure.example.test"] = [["93.184.216.34"]]
+    pools: list[tuple] = []
+
+    class Pool:
+        def __init__(self, host, port, **options):
+            pools.append((host, port, options))
+
+        def urlopen(self, method, target, **kwargs):
+            pools.append((method, target, kwargs["headers"]["Host"]))
+            raise urllib3.exceptions.NewConnectionError(None, "unreachable in tests")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(urllib3, "HTTPSConnectionPool", Pool)
+    with pytest.raises(urllib3.exceptions.NewConnectionError):
+        webhooks._post_pinned("https://secure.example.test/in?x=1", body=b"{}", headers={})
+    (host, port, options), (method, target, host_header) = pools
+    assert (host, port) == ("93.184.216.34", 443)
+    assert options["server_hostname"] == options["assert_hostname"] == "secure.example.test"
+    assert options["cert_reqs"] == "CERT_REQUIRED"
+    assert (method, target, host_header) == ("POST", "/in?x=1", "secure.example.test")
