@@ -308,6 +308,8 @@ class CustomerSerializer(serializers.ModelSerializer):
             "email",
             "name",
             "emails",
+            "phone",
+            "notes",
             "organization",
             "timezone",
             "language",

@@ -236,7 +236,7 @@ class CustomerViewSet(ConfigViewSet):
             )
         with transaction.atomic():
             user = user_get_or_create_by_email(email=data["email"], name=data.get("name", ""))
-            for name in ("organization", "timezone", "language"):
+            for name in ("organization", "timezone", "language", "phone", "notes"):
                 if name in data:
                     setattr(user, name, data[name])
             user.save()

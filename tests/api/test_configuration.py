@@ -154,11 +154,17 @@ def test_customers_with_their_addresses(admin_api):
             "email": "Road.Runner@Acme.example",
             "name": "Road Runner",
             "organization": organization.pk,
+            "phone": "+1 555 0100X12",
+            "notes": "Pays by invoice",
         },
         format="json",
     )
     assert created.status_code == 201, created.json()
     assert created.json()["emails"] == ["road.runner@acme.example"]
+    assert (created.json()["phone"], created.json()["notes"]) == (
+        "+1 555 0100X12",
+        "Pays by invoice",
+    )
     assert User.objects.get(email="road.runner@acme.example").organization == organization
     again = admin_api.post(
         "/api/v1/customers/", {"email": "road.runner@acme.example"}, format="json"
