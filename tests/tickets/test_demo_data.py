@@ -112,6 +112,16 @@ def test_casey_sees_her_organizations_shared_tickets(demo):
     assert not visible.filter(status__state=StatusState.DELETED).exists()
 
 
+def test_the_knowledge_base_has_public_articles_and_the_agents_canned_responses(demo, client):
+    from kb.models import Article, CannedResponse
+
+    assert Article.objects.filter(is_public=True, status="published").count() >= 5
+    assert Article.objects.filter(is_public=False).exists()  # for agents only
+    assert CannedResponse.objects.filter(department=None).exists()
+    page = client.get("/kb/").content.decode()
+    assert "Printing" in page and "Agent handbook" not in page
+
+
 def test_a_second_run_changes_nothing(demo):
     counts = (
         Ticket.objects.count(),

@@ -101,6 +101,93 @@ TOPICS: dict[str, tuple[str | None, str, bool, int]] = {
     "Account review (internal)": (SALES, "Normal", False, 8),
 }
 
+# The knowledge base: categories (name, public, order, description) and articles
+# (category, title, public, related help topics, markdown body).
+KB_CATEGORIES = [
+    ("Getting started", True, 1, "Your account, signing in and opening tickets."),
+    ("Printing", True, 2, "Printers, drivers and print queues."),
+    ("Network & VPN", True, 3, "Connecting from the office and from home."),
+    ("Agent handbook", False, 4, "How the support team works (agents only)."),
+]
+KB_ARTICLES = [
+    (
+        "Getting started",
+        "How to reset your password",
+        True,
+        ["General Inquiry"],
+        "1. Open the sign-in page and choose **Forgot your password?**\n"
+        "2. Enter the email address you use with us.\n"
+        "3. Follow the link in the email within 24 hours.\n\n"
+        "No email after ten minutes? Check the spam folder, then open a ticket.",
+    ),
+    (
+        "Getting started",
+        "Following a ticket without an account",
+        True,
+        ["General Inquiry"],
+        "Choose **Check a ticket's status** on the home page and enter your email address "
+        "and the ticket number: we email you a link that opens the ticket for a while.",
+    ),
+    (
+        "Printing",
+        "The printer says it is offline",
+        True,
+        ["Report a Problem"],
+        "Most offline printers are asleep or lost their network address.\n\n"
+        "- Wake the printer (press any button) and wait a minute.\n"
+        "- Print a configuration page and compare its address with the one on your "
+        "computer.\n- Remove the printer and add it again.\n\n"
+        "Still offline? Open a ticket with the printer's name and a photo of its display.",
+    ),
+    (
+        "Printing",
+        "Clearing a paper jam",
+        True,
+        ["Report a Problem"],
+        "Switch the printer off, open every door it has and pull the paper out *in the "
+        "direction it travels*. Torn pieces left inside cause the next jam.",
+    ),
+    (
+        "Network & VPN",
+        "Connecting to the VPN from home",
+        True,
+        ["Network & VPN"],
+        "Install the VPN client from the software centre, sign in with your work email "
+        "and approve the prompt on your phone. If it keeps disconnecting, switch from "
+        "Wi-Fi to a cable once to rule out the home network.",
+    ),
+    (
+        "Agent handbook",
+        "Escalating an outage",
+        False,
+        ["Outage"],
+        "Set the priority to **Emergency**, assign the ticket to the Network Team and "
+        "post a status note every 30 minutes until it is resolved.",
+    ),
+]
+# Canned responses: title, department (None: every department), body with variables.
+CANNED_RESPONSES = [
+    (
+        "Thanks, looking into it",
+        None,
+        "Hello {{ customer.first_name }},\n\nthank you for your message about "
+        "\u201c{{ ticket.subject }}\u201d. We are looking into it and will get back to you "
+        "soon.\n\n{{ agent.name }}",
+    ),
+    (
+        "Need more details",
+        None,
+        "Hello {{ customer.first_name }},\n\nto help with ticket #{{ ticket.number }} we "
+        "need a little more: when did it start, and what did you see on the screen?",
+    ),
+    (
+        "Invoice copy sent",
+        BILLING,
+        "Hello {{ customer.first_name }},\n\nwe have sent a copy of the invoice to "
+        "{{ customer.email }}.",
+    ),
+]
+
 PRIORITIES = ["Emergency", "High", "Normal", "Low"]
 LEVEL1, LEVEL2, NETTEAM = "Level I Support", "Level II Support", "Network Team"
 
@@ -799,6 +886,7 @@ class DemoBuilder:
         self._people()
         self._staff_pools()
         self._tickets()
+        self._knowledge_base()
         self._backdate_setup()
 
     def _routing(self) -> None:
@@ -838,6 +926,46 @@ class DemoBuilder:
             if created:
                 new_teams.append(team.pk)
         self.created_at_backdate.append((Team, new_teams))
+
+    def _knowledge_base(self) -> None:
+        """A few categories and articles for the portal's /kb/, and canned responses."""
+        from kb.models import Article, ArticleStatus, CannedResponse
+        from kb.models import Category as KbCategory
+        from kb.services import article_save, canned_response_save, category_save
+
+        if KbCategory.objects.exists():
+            return
+        categories = {}
+        for name, public, order, description in KB_CATEGORIES:
+            categories[name] = category_save(
+                category=KbCategory(
+                    name=name, is_public=public, sort_order=order, description=description
+                ),
+                by=self.admin,
+            )
+        for category, title, public, topics, body in KB_ARTICLES:
+            article = Article(
+                category=categories[category],
+                title=title,
+                body=body,
+                is_public=public,
+                status=ArticleStatus.PUBLISHED,
+                author=self.admin,
+            )
+            article_save(
+                article=article,
+                by=self.admin,
+                related_topics=[self.topics[name] for name in topics],
+            )
+        for title, department, body in CANNED_RESPONSES:
+            canned_response_save(
+                response=CannedResponse(
+                    title=title,
+                    body=body,
+                    department=self.departments[department] if department else None,
+                ),
+                by=self.admin,
+            )
 
     def _people(self) -> None:
         emails = [ADMIN_EMAIL, CUSTOMER_EMAIL, *(spec.email for spec in AGENTS)]
