@@ -45,6 +45,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sla.signals import tickets_auto_closed, tickets_overdue
 from tickets.models import EventAction, ThreadEntry, ThreadEvent, Ticket
 from tickets.signals import ticket_created, ticket_event
 
@@ -273,6 +274,65 @@ def _on_event(sender: Any, ticket: Ticket, event: ThreadEvent, **kwargs: Any) ->
             )
     except Exception:
         logger.exception("Queueing webhooks for ticket %s failed", ticket.pk)
+
+
+def _on_many(ticket_ids: list[int], action: str, names: tuple[str, ...]) -> None:
+    """Deliveries for the tickets a scheduled job changed in one statement (the overdue
+    check, auto-close): each ticket's latest event of `action` is the change. A few queries
+    for the whole batch, none at all when no endpoint listens."""
+    hooks = [
+        hook
+        for hook in Webhook.objects.filter(is_active=True)
+        if any(name in hook.events for name in names)
+    ]
+    if not hooks or not ticket_ids:
+        return
+    tickets = Ticket.objects.select_related("status", "priority", "department", "user").in_bulk(
+        ticket_ids
+    )
+    latest: dict[int, ThreadEvent] = {}
+    events = ThreadEvent.objects.filter(
+        thread__ticket_id__in=ticket_ids, action=action
+    ).select_related("thread")
+    for event in events.order_by("pk"):
+        latest[event.thread.ticket_id] = event
+    rows = [
+        WebhookDelivery(
+            webhook=hook,
+            event=name,
+            payload=_payload(name, ticket, audit=latest.get(ticket_id)),
+        )
+        for ticket_id, ticket in tickets.items()
+        for name in names
+        for hook in hooks
+        if name in hook.events
+    ]
+    created = WebhookDelivery.objects.bulk_create(rows, batch_size=500)
+    from .tasks import webhook_deliver_task
+
+    # Every supported database returns the new ids; were one not to, the sweep sends them.
+    ids = [row.pk for row in created if row.pk is not None]
+    transaction.on_commit(lambda: [webhook_deliver_task.delay(pk) for pk in ids])
+
+
+@receiver(tickets_overdue, dispatch_uid="api.webhooks.overdue")
+def _on_overdue(sender: Any, ticket_ids: list[int], **kwargs: Any) -> None:
+    try:
+        _on_many(ticket_ids, EventAction.OVERDUE, (WebhookEvent.TICKET_UPDATED,))
+    except Exception:
+        logger.exception("Queueing webhooks for %d overdue tickets failed", len(ticket_ids))
+
+
+@receiver(tickets_auto_closed, dispatch_uid="api.webhooks.auto_closed")
+def _on_auto_closed(sender: Any, ticket_ids: list[int], **kwargs: Any) -> None:
+    try:
+        _on_many(
+            ticket_ids,
+            EventAction.AUTO_CLOSED,
+            (WebhookEvent.TICKET_STATUS_CHANGED, WebhookEvent.TICKET_CLOSED),
+        )
+    except Exception:
+        logger.exception("Queueing webhooks for %d closed tickets failed", len(ticket_ids))
 
 
 # --- sending --------------------------------------------------------------------------------

@@ -366,3 +366,43 @@ def test_https_checks_the_certificate_against_the_name_not_the_address(settings,
     assert options["server_hostname"] == options["assert_hostname"] == "secure.example.test"
     assert options["cert_reqs"] == "CERT_REQUIRED"
     assert (method, target, host_header) == ("POST", "/in?x=1", "secure.example.test")
+
+
+def test_tickets_the_scheduled_jobs_change_are_delivered_too(
+    receiver, department, agent, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sla import jobs
+    from tests.tickets.factories import status
+    from tickets.models import Ticket
+
+    hook_for(
+        receiver,
+        events=[
+            WebhookEvent.TICKET_UPDATED,
+            WebhookEvent.TICKET_STATUS_CHANGED,
+            WebhookEvent.TICKET_CLOSED,
+        ],
+    )
+    late = open_ticket(department=department, subject="Late")
+    Ticket.objects.filter(pk=late.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.overdue_check()
+    [overdue] = [json.loads(r["body"]) for r in receiver.requests]
+    assert overdue["event"] == "ticket.updated" and overdue["ticket"]["number"] == late.number
+    assert overdue["ticket"]["is_overdue"] is True and overdue["change"]["action"] == "overdue"
+
+    receiver.requests.clear()
+    settings.HELPDESK_AUTO_CLOSE_DAYS = 14
+    resolved = open_ticket(department=department, subject="Resolved long ago")
+    services.ticket_status_set(ticket=resolved, by=agent, status=status("Resolved"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.auto_close(now=timezone.now() + timedelta(days=15)) == [resolved.pk]
+    sent = sorted(
+        (json.loads(r["body"])["event"], json.loads(r["body"])["change"]["action"])
+        for r in receiver.requests
+    )
+    assert sent == [("ticket.closed", "auto_closed"), ("ticket.status_changed", "auto_closed")]
