@@ -167,6 +167,20 @@ class TestPage:
         assert response.content.decode().count('class="thumb"') == 50
         assert len(many.captured_queries) == len(few.captured_queries)
 
+    def test_the_thread_is_rendered_again_when_an_entry_or_its_author_changes(
+        self, signed_in, ticket, agent
+    ):
+        services.ticket_reply(ticket=ticket, by=agent, body="First answer")
+        assert "First answer" in signed_in.get(page_url(ticket)).content.decode()
+        agent.name = "Renamed Agent"
+        agent.save(update_fields=["name"])
+        entry = ticket.thread.entries.get(body="First answer")
+        entry.body, entry.body_html = "Edited answer", "<p>Edited answer</p>"
+        entry.save()
+        html = signed_in.get(page_url(ticket)).content.decode()
+        assert "Edited answer" in html and "First answer" not in html
+        assert "Renamed Agent" in html
+
     def test_anonymous_visitors_are_sent_to_the_staff_sign_in(self, client, ticket):
         response = client.get(page_url(ticket))
         assert response.status_code == 302

@@ -12,6 +12,7 @@ The page runs a fixed number of queries whatever the thread's length (see
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from html.parser import HTMLParser
 
@@ -28,6 +29,7 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -252,6 +254,56 @@ def _sla_template() -> str | None:
     return "sla/_due.html"
 
 
+ENTRY_TEMPLATE = "tickets/staff/_partials/ticket_entry.html"
+# Rendered entries are kept this long; a key names everything the HTML depends on, so an
+# entry whose text, files, author or poster changed, or a reader in another language or
+# time zone, gets its own.
+ENTRY_CACHE_SECONDS = 24 * 60 * 60
+
+
+def _entry_cache_key(ticket: Ticket, entry: ThreadEntry, *, remote: bool) -> str:
+    parts = (
+        ticket.number,
+        entry.pk,
+        entry.updated_at.isoformat(),
+        entry.kind,
+        entry.poster,
+        entry.author.get_full_name() if entry.author else "",
+        tuple((a.pk, a.name, a.size) for a, _image, _url in entry.files),
+        remote,
+        get_language(),
+        timezone.get_current_timezone_name(),
+    )
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+    return f"helpdesk:staff-entry:{digest}"
+
+
+def entries_render(ticket: Ticket, entries: list[ThreadEntry], *, remote_pk: str = "") -> None:
+    """Set `entry.html` on each entry: its rendered article, from the cache when an
+    identical one was rendered before (entries rarely change once written, and the thread
+    is most of the ticket page's rendering)."""
+    keys = {}
+    for entry in entries:
+        entry.files = _entry_files(entry)
+        keys[entry.pk] = _entry_cache_key(ticket, entry, remote=remote_pk == str(entry.pk))
+    cached = cache.get_many(list(keys.values()))
+    template = get_template(ENTRY_TEMPLATE)
+    fresh = {}
+    for entry in entries:
+        html = cached.get(keys[entry.pk])
+        if html is None:
+            remote = remote_pk == str(entry.pk)
+            entry.display_html, entry.quoted_html = entry_display(entry, remote_images=remote)
+            entry.has_remote_images = not remote and "data-remote-src" in (
+                entry.display_html + (entry.quoted_html or "")
+            )
+            html = template.render({"entry": entry, "ticket": ticket})
+            fresh[keys[entry.pk]] = html
+        entry.html = mark_safe(html)  # noqa: S308 - the entry template's own output
+    if fresh:
+        cache.set_many(fresh, ENTRY_CACHE_SECONDS)
+
+
 def _abilities(user: User, ticket: Ticket) -> dict[str, bool]:
     """What the agent may do here, each answered by `accounts.permissions.can`."""
     takes_messages = ticket.status.state in TAKES_MESSAGES
@@ -343,15 +395,8 @@ def _page_context(
     can = _abilities(user, ticket)
     options = ticket_action_options(ticket=ticket, user=user)
     _limit_statuses(options, can["states"])
-    remote_pk = request.GET.get("remote", "")
     entries = ticket_thread_for_page(ticket=ticket, user=user)
-    for entry in entries:
-        remote = remote_pk == str(entry.pk)
-        entry.display_html, entry.quoted_html = entry_display(entry, remote_images=remote)
-        entry.has_remote_images = not remote and "data-remote-src" in entry.display_html + (
-            entry.quoted_html or ""
-        )
-        entry.files = _entry_files(entry)
+    entries_render(ticket, entries, remote_pk=request.GET.get("remote", ""))
     emails, collaborators = ticket_people(ticket=ticket)
     show_events = request.GET.get("history") == "1"
     return {
