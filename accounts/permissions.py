@@ -93,23 +93,23 @@ def agent_scope(user: User) -> AgentScope | None:
         return None
     if hasattr(user, "_agent_scope"):
         return user._agent_scope  # type: ignore[attr-defined]
-    from accounts.models import Agent
+    from accounts.models import Agent, AgentDepartmentAccess
+    from routing.models import Team
 
-    agent = (
-        Agent.objects.filter(user=user, is_active=True)
-        .select_related("role")
-        .prefetch_related("department_access__role", "teams")
-        .first()
-    )
+    # Three plain queries: every staff request runs them, and prefetch_related's generic
+    # machinery cost more than the queries themselves.
+    agent = Agent.objects.filter(user=user, is_active=True).select_related("role").first()
     scope = None
     if agent is not None:
-        roles = {access.department_id: access.role for access in agent.department_access.all()}
+        accesses = AgentDepartmentAccess.objects.filter(agent=agent).select_related("role")
+        roles = {access.department_id: access.role for access in accesses}
         roles[agent.department_id] = agent.role
+        teams = Team.objects.filter(members=agent, is_active=True).values_list("pk", flat=True)
         scope = AgentScope(
             primary_department_id=agent.department_id,
             primary_role=agent.role,
             roles_by_department=roles,
-            team_ids=frozenset(team.pk for team in agent.teams.all() if team.is_active),
+            team_ids=frozenset(teams),
             assigned_only=agent.assigned_only,
         )
     user._agent_scope = scope  # type: ignore[attr-defined]
