@@ -112,19 +112,25 @@ def agent_scopes_preload(users: list[User]) -> None:
         .prefetch_related("department_access__role", "teams")
     }
     for user in wanted:
-        agent = agents.get(user.pk)
-        scope = None
-        if agent is not None:
-            roles = {access.department_id: access.role for access in agent.department_access.all()}
-            roles[agent.department_id] = agent.role
-            scope = AgentScope(
-                primary_department_id=agent.department_id,
-                primary_role=agent.role,
-                roles_by_department=roles,
-                team_ids=frozenset(team.pk for team in agent.teams.all() if team.is_active),
-                assigned_only=agent.assigned_only,
-            )
-        user._agent_scope = scope  # type: ignore[attr-defined]
+        agent_scope_attach(user, agents.get(user.pk))
+
+
+def agent_scope_attach(user: User, agent: Agent | None) -> None:
+    """Set the agent scope of `user` from their active `agent` row loaded with its `role`
+    and prefetched `department_access__role` and `teams` (None: no active agent), exactly
+    as `permissions.agent_scope` builds it."""
+    scope = None
+    if agent is not None:
+        roles = {access.department_id: access.role for access in agent.department_access.all()}
+        roles[agent.department_id] = agent.role
+        scope = AgentScope(
+            primary_department_id=agent.department_id,
+            primary_role=agent.role,
+            roles_by_department=roles,
+            team_ids=frozenset(team.pk for team in agent.teams.all() if team.is_active),
+            assigned_only=agent.assigned_only,
+        )
+    user._agent_scope = scope  # type: ignore[attr-defined]
 
 
 @transaction.atomic

@@ -210,16 +210,16 @@ def _thread_or_open(
                 return Outcome(
                     InboundStatus.IGNORED, "empty", ticket, error="The reply holds no new text."
                 )
+            # The service's own transaction (a savepoint here) undoes its work when it refuses.
             try:
-                with transaction.atomic():
-                    entry = ticket_services.ticket_reply(
-                        ticket=ticket,
-                        by=sender,
-                        body=new_text,
-                        body_format=BodyFormat.TEXT,
-                        attachments=uploads,
-                        source=Source.EMAIL,
-                    )
+                entry = ticket_services.ticket_reply(
+                    ticket=ticket,
+                    by=sender,
+                    body=new_text,
+                    body_format=BodyFormat.TEXT,
+                    attachments=uploads,
+                    source=Source.EMAIL,
+                )
             except ValidationError:
                 pass  # an archived ticket: the mail opens a new one below
             else:
@@ -227,25 +227,31 @@ def _thread_or_open(
                 return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
         elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
             try:
-                with transaction.atomic():
-                    entry = ticket_services.ticket_message_add(
-                        ticket=ticket,
-                        user=sender,
-                        body=body,
-                        body_format=body_format,
-                        attachments=uploads,
-                        source=Source.EMAIL,
-                        message_id=parsed.message_id,
-                        in_reply_to=parsed.in_reply_to,
-                        references=" ".join(parsed.references),
-                    )
+                entry = ticket_services.ticket_message_add(
+                    ticket=ticket,
+                    user=sender,
+                    body=body,
+                    body_format=body_format,
+                    attachments=uploads,
+                    source=Source.EMAIL,
+                    message_id=parsed.message_id,
+                    in_reply_to=parsed.in_reply_to,
+                    references=" ".join(parsed.references),
+                )
             except ValidationError:
                 pass  # archived or deleted: the mail opens a new ticket below
             else:
                 _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
-    mailbox = message.mailbox
+    # The mailbox's defaults, read with it in one query.
+    mailbox = (
+        Mailbox.objects.select_related("department", "help_topic", "priority")
+        .filter(pk=message.mailbox_id)
+        .first()
+        if message.mailbox_id is not None
+        else None
+    )
     draft = ticket_services.TicketDraft(
         subject=parsed.subject or "(no subject)",
         body=body,

@@ -17,6 +17,8 @@ from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
+from helpdesk.lib.memo import VersionedMemo
+
 from .filters import DraftRejected, FilterResult, filters_apply
 from .models import BannedAddress, Department, Filter, FilterRule
 
@@ -53,8 +55,20 @@ def sender_banned(email: str) -> BannedAddress | None:
         return None
     labels = domain.split(".")
     candidates = [address, *(".".join(labels[i:]) for i in range(len(labels)))]
+    if _BANNED.get().isdisjoint(candidates):
+        return None
     bans = {ban.address: ban for ban in BannedAddress.objects.filter(address__in=candidates)}
     return next((bans[c] for c in candidates if c in bans), None)
+
+
+def _banned_addresses() -> frozenset[str]:
+    return frozenset(BannedAddress.objects.values_list("address", flat=True))
+
+
+# Every mail and new ticket asks whether its sender is banned: the banned addresses and
+# domains (stored lower case) are kept per process, so that only a sender who may be banned
+# costs a query.
+_BANNED = VersionedMemo("routing.banned_addresses", _banned_addresses).watch(BannedAddress)
 
 
 def filters_load() -> list[Filter]:

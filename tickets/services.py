@@ -11,6 +11,7 @@ public channel (portal guest, email, osTicket API) acts as its customer.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import secrets
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.config import config
 from helpdesk.lib import files
+from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
 from kb.canned import canned_render
 from kb.models import CannedResponse
@@ -602,11 +604,19 @@ def _canned_reply_post(*, ticket: Ticket, response: CannedResponse, filter_name:
     )
 
 
+def _priority_first() -> Priority | None:
+    return Priority.objects.order_by("-is_default", "-urgency").first()
+
+
+# Read for every new ticket without a priority: kept per process (helpdesk.lib.memo).
+_PRIORITY_DEFAULT = VersionedMemo("tickets.priority_default", _priority_first).watch(Priority)
+
+
 def _priority_default() -> Priority:
-    priority = Priority.objects.order_by("-is_default", "-urgency").first()
+    priority = _PRIORITY_DEFAULT.get()
     if priority is None:
         raise ValidationError({"priority": _("No priorities are defined.")})
-    return priority
+    return copy.copy(priority)  # the caller's own instance: the kept one is never changed
 
 
 # --- thread ---------------------------------------------------------------------------------

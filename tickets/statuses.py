@@ -1,7 +1,11 @@
 """The rules for moving a ticket between statuses, in one place."""
 
+import copy
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+
+from helpdesk.lib.memo import VersionedMemo
 
 from .models import StatusState, TicketStatus
 
@@ -26,13 +30,22 @@ def status_after_customer_message(status: TicketStatus) -> TicketStatus | None:
     return None
 
 
+def _defaults_by_state() -> dict[str, TicketStatus]:
+    defaults: dict[str, TicketStatus] = {}
+    for status in TicketStatus.objects.order_by("-is_default", "sort_order", "pk"):
+        defaults.setdefault(status.state, status)
+    return defaults
+
+
+# Every new ticket and reopening reads it: kept per process (helpdesk.lib.memo).
+_DEFAULTS = VersionedMemo("tickets.status_defaults", _defaults_by_state).watch(TicketStatus)
+
+
 def status_default(state: str = StatusState.OPEN) -> TicketStatus:
-    status = (
-        TicketStatus.objects.filter(state=state).order_by("-is_default", "sort_order", "pk").first()
-    )
+    status = _DEFAULTS.get().get(state)
     if status is None:
         raise ValidationError({"status": _("No ticket status has the state %s.") % state})
-    return status
+    return copy.copy(status)  # the caller's own instance: the kept one is never changed
 
 
 def permissions_to_enter(status: TicketStatus) -> tuple[str, ...]:

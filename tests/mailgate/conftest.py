@@ -7,11 +7,10 @@ def _forget_memos():
     transactional test's flush deletes rows without the signals that would invalidate them."""
     from django.core.cache import cache
 
-    from mailgate.notifications import _MAILBOXES, _TEMPLATES
+    from helpdesk.lib.memo import memos_forget
     from routing import services as routing_services
 
     cache.clear()
-    for memo in (_MAILBOXES, _TEMPLATES):
-        memo._memo = None
+    memos_forget()
     routing_services._filters_memo.clear()
     yield

@@ -1,4 +1,5 @@
-"""Per-process copies of small tables read for every mail (our addresses, email templates).
+"""Per-process copies of small tables read for every mail or new ticket (our addresses, email
+templates, banned addresses, the default status and priority).
 
 Each copy is valid while a version token in Django's cache is unchanged: a save or delete of
 the rows sets a new token (at once, and again when its transaction commits), so every process
@@ -16,10 +17,20 @@ from typing import Any, Generic, TypeVar
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Model
+from django.db.models.signals import post_delete, post_save
 
 T = TypeVar("T")
 
 MAX_AGE = 60.0  # seconds
+
+_ALL: list[VersionedMemo[Any]] = []
+
+
+def memos_forget() -> None:
+    """Drop every per-process copy (tests: a flush deletes rows without signals)."""
+    for memo in _ALL:
+        memo._memo = None
 
 
 class VersionedMemo(Generic[T]):
@@ -27,6 +38,16 @@ class VersionedMemo(Generic[T]):
         self.key = f"helpdesk:memo:{name}"
         self.load = load
         self._memo: tuple[str, float, T] | None = None
+        _ALL.append(self)
+
+    def watch(self, *models: type[Model]) -> VersionedMemo[T]:
+        """Invalidate on every save or delete of `models` (rows changed by `QuerySet.update`
+        send no signal: call `invalidate` after one)."""
+        for model in models:
+            uid = f"{self.key}:{model._meta.label}"
+            post_save.connect(self.invalidate, sender=model, dispatch_uid=uid, weak=False)
+            post_delete.connect(self.invalidate, sender=model, dispatch_uid=uid, weak=False)
+        return self
 
     def get(self) -> T:
         token = self._token()
