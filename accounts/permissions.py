@@ -241,6 +241,24 @@ def can(user: User, permission: str, obj: object = None) -> bool:
     raise TypeError(f"No permission rule for {type(obj).__name__}")
 
 
+def users_with(permission: str) -> list[User]:
+    """The active superusers and agents whose role grants `permission` (in any
+    department): who to tell about something only they can mend, e.g. a disabled mailbox."""
+    from accounts.models import User
+
+    candidates = (
+        User.objects.filter(Q(is_superuser=True) | Q(agent__is_active=True), is_active=True)
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )
+    from accounts.services import agent_scopes_preload
+
+    users = list(candidates)
+    agent_scopes_preload(users)
+    return [user for user in users if can(user, permission)]
+
+
 def _customer_can(user: User, permission: str, ticket: Ticket) -> bool:
     if permission in CUSTOMER_TICKET_PERMISSIONS:
         return True

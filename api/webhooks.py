@@ -40,7 +40,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -465,16 +465,9 @@ def _webhook_health(hook: Webhook, *, ok: bool, error: str) -> None:
 
 
 def _tell_admins(hook: Webhook) -> None:
-    from accounts.models import User
-    from accounts.permissions import can
+    from accounts.permissions import users_with
 
-    admins = [
-        user
-        for user in User.objects.filter(Q(is_superuser=True) | Q(agent__is_active=True))
-        .filter(is_active=True)
-        .distinct()
-        if can(user, "admin.api")
-    ]
+    admins = users_with("admin.api")
     if not admins:
         return
     send_mail(

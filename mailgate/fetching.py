@@ -31,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 from imapclient import DELETED, SEEN, IMAPClient
 
-from accounts.models import User
+from accounts import permissions
 from helpdesk.config import config
 
 from . import services
@@ -401,17 +401,14 @@ def _record_failure(mailbox: Mailbox, error: str) -> None:
 
 
 def _alert_admins(*, subject: str, body: str) -> None:
-    """Mail settings.ADMINS, or when none are set, the help desk's active superusers."""
+    """Mail the agents who administer mailboxes (admin.email) and superusers, and
+    settings.ADMINS."""
     recipients = [
         admin if isinstance(admin, str) else admin[1] for admin in getattr(settings, "ADMINS", [])
     ]
-    if not recipients:
-        recipients = list(
-            User.objects.filter(is_superuser=True, is_active=True)
-            .exclude(email="")
-            .order_by("pk")
-            .values_list("email", flat=True)
-        )
+    recipients += [
+        user.email for user in permissions.users_with("admin.email") if user.email not in recipients
+    ]
     if not recipients:
         logger.error("No admin to tell: %s", subject)
         return

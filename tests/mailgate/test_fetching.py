@@ -397,16 +397,21 @@ def test_a_wrong_password_is_counted_then_the_mailbox_is_switched_off(
     assert len(mailoutbox) == 1
 
 
-def test_without_admins_the_superusers_are_told(make_mailbox, mailoutbox, settings):
-    from tests.accounts.factories import UserFactory
+def test_the_superusers_and_the_mail_admins_are_told(
+    make_mailbox, mailoutbox, settings, department
+):
+    from tests.accounts.factories import UserFactory, agent_user, role
 
     settings.ADMINS = []
     UserFactory(email="boss@helpdesk.example", is_superuser=True)
+    agent_user(department=department, role=role("Administrator"), user__email="it@helpdesk.example")
+    agent_user(department=department, user__email="plain.agent@helpdesk.example")
     mailbox = make_mailbox(password="wrong", max_failures=1)
 
     fetching.mailbox_fetch(mailbox=mailbox)
 
-    assert [message.to for message in mailoutbox] == [["boss@helpdesk.example"]]
+    [alert] = mailoutbox
+    assert sorted(alert.to) == ["boss@helpdesk.example", "it@helpdesk.example"]
 
 
 def test_an_unreachable_server_or_a_missing_folder_is_a_readable_error(
