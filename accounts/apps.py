@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from routing.models import Team
+
+        from .models import Agent, AgentDepartmentAccess, Role
+        from .permissions import SCOPES
+
+        SCOPES.watch(Agent, AgentDepartmentAccess, Role, Team).watch_m2m(Team.members.through)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
+from helpdesk.lib.memo import VersionedMap
+
 if TYPE_CHECKING:
     from accounts.models import Role, User
     from tickets.models import Ticket
@@ -75,7 +77,7 @@ CUSTOMER_TICKET_PERMISSIONS = frozenset({"ticket.view", "ticket.message"})
 
 @dataclass(frozen=True)
 class AgentScope:
-    """Where an agent works, computed once per user object (two queries)."""
+    """Where an agent works: three queries, then kept per process (`SCOPES`)."""
 
     primary_department_id: int
     primary_role: Role
@@ -87,33 +89,41 @@ class AgentScope:
         return self.roles_by_department.get(department_id, self.primary_role)
 
 
+# Every staff request needs its agent's scope: kept per process by user id until an agent,
+# an access, a role or a team changes (the watches are set in AccountsConfig.ready).
+SCOPES: VersionedMap[int, AgentScope | None] = VersionedMap("accounts.agent_scopes")
+
+
 def agent_scope(user: User) -> AgentScope | None:
     """The agent profile of an active agent, or None for customers and inactive agents."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     if hasattr(user, "_agent_scope"):
         return user._agent_scope  # type: ignore[attr-defined]
+    scope = SCOPES.get(user.pk, lambda: _scope_load(user))
+    user._agent_scope = scope  # type: ignore[attr-defined]
+    return scope
+
+
+def _scope_load(user: User) -> AgentScope | None:
     from accounts.models import Agent, AgentDepartmentAccess
     from routing.models import Team
 
-    # Three plain queries: every staff request runs them, and prefetch_related's generic
-    # machinery cost more than the queries themselves.
+    # Three plain queries: prefetch_related's generic machinery cost more than they do.
     agent = Agent.objects.filter(user=user, is_active=True).select_related("role").first()
-    scope = None
-    if agent is not None:
-        accesses = AgentDepartmentAccess.objects.filter(agent=agent).select_related("role")
-        roles = {access.department_id: access.role for access in accesses}
-        roles[agent.department_id] = agent.role
-        teams = Team.objects.filter(members=agent, is_active=True).values_list("pk", flat=True)
-        scope = AgentScope(
-            primary_department_id=agent.department_id,
-            primary_role=agent.role,
-            roles_by_department=roles,
-            team_ids=frozenset(teams),
-            assigned_only=agent.assigned_only,
-        )
-    user._agent_scope = scope  # type: ignore[attr-defined]
-    return scope
+    if agent is None:
+        return None
+    accesses = AgentDepartmentAccess.objects.filter(agent=agent).select_related("role")
+    roles = {access.department_id: access.role for access in accesses}
+    roles[agent.department_id] = agent.role
+    teams = Team.objects.filter(members=agent, is_active=True).values_list("pk", flat=True)
+    return AgentScope(
+        primary_department_id=agent.department_id,
+        primary_role=agent.role,
+        roles_by_department=roles,
+        team_ids=frozenset(teams),
+        assigned_only=agent.assigned_only,
+    )
 
 
 def forget_scope(user: User) -> None:

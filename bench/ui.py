@@ -114,6 +114,10 @@ def configure_environment(args: argparse.Namespace, static_root: Path, media_roo
             "STATIC_ROOT": str(static_root),
             "MEDIA_ROOT": str(media_root),
             "LOG_LEVEL": "WARNING",
+            # As in production (docker-compose.yml): one cache shared by every process,
+            # which also keeps the sessions (cached_db).
+            "CACHE_URL": args.cache_url,
+            "QUERY_CACHE": "false" if args.no_query_cache else "true",
         }
     )
 
@@ -397,6 +401,9 @@ def run(args: argparse.Namespace) -> int:
         summary["tickets"] = Ticket.objects.count()
         summary["entries"] = ThreadEntry.objects.count()
         call_command("collectstatic", verbosity=0, interactive=False)
+        from django.core.cache import cache
+
+        cache.clear()  # nothing kept from an earlier run
         long_ticket = (
             Ticket.objects.filter(user__email=generate_data.CUSTOMER_EMAIL)
             .annotate(n=Count("thread__entries"))
@@ -468,6 +475,16 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/14"),
+        help="CACHE_URL of the measured app (it is cleared first)",
+    )
+    parser.add_argument(
+        "--no-query-cache",
+        action="store_true",
+        help="QUERY_CACHE=false: every count and page of ids from the database",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")

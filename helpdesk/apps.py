@@ -7,3 +7,6 @@ class HelpdeskConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
+        from .lib import querycache
+
+        querycache.connect()

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from helpdesk.lib import querycache
 from tickets.models import (
     Attachment,
     EventAction,
@@ -163,6 +164,7 @@ def overdue_check(*, now: datetime | None = None) -> OverdueResult:
                 result.alerted.append(pk)
             result.marked.append(pk)
         ThreadEvent.objects.bulk_create(events, batch_size=_batch_size())
+        querycache.data_changed()
         marked_ids, alerted = list(result.marked), list(result.alerted)
         transaction.on_commit(lambda: _after_overdue(marked_ids, alerted))
     logger.info("Overdue: %d marked, %d escalated", len(result.marked), len(result.escalated))
@@ -260,6 +262,8 @@ def auto_close(*, now: datetime | None = None) -> list[int]:
                     )
                 )
         ThreadEvent.objects.bulk_create(events, batch_size=_batch_size())
+        if events:
+            querycache.data_changed()
         ids = list(closed)
         if ids:
             transaction.on_commit(lambda: tickets_auto_closed.send(sender=Ticket, ticket_ids=ids))
@@ -278,7 +282,10 @@ def _sessions_purge(now: datetime) -> int:
     from importlib import import_module
 
     engine = import_module(settings.SESSION_ENGINE)
-    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.db":
+    if settings.SESSION_ENGINE in (
+        "django.contrib.sessions.backends.db",
+        "django.contrib.sessions.backends.cached_db",
+    ):
         from django.contrib.sessions.models import Session
 
         deleted, _rows = Session.objects.filter(expire_date__lt=now).delete()

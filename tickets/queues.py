@@ -40,7 +40,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import permissions
-from accounts.models import User
+from accounts.models import Agent, User
+from helpdesk.lib import querycache
+from helpdesk.lib.memo import VersionedMemo
 from routing.models import Category, Department, HelpTopic, Team
 
 from .forms import FastSelect
@@ -122,8 +124,14 @@ def _lookup_rows(
 
 
 def queue_lookups() -> Lookups:
-    """Every choice a queue page offers, in two queries whatever their number: one UNION over
-    the small tables and one for the agents."""
+    """Every choice a queue page offers (kept per process until one of those rows changes).
+    The caller must not change the lists."""
+    return _LOOKUPS.get()
+
+
+def _lookups_load() -> Lookups:
+    """In two queries whatever their number: one UNION over the small tables and one for the
+    agents."""
     branches = [
         _lookup_rows(Department, "department", sort=None, tree=True, extra=None),
         _lookup_rows(TicketStatus, "status", sort="sort_order", tree=False, extra="state"),
@@ -153,6 +161,11 @@ def queue_lookups() -> Lookups:
         categories=grouped["category"],
         agents=agents,
     )
+
+
+_LOOKUPS = VersionedMemo("tickets.queue_lookups", _lookups_load).watch(
+    Department, TicketStatus, Priority, HelpTopic, Team, Category, User, Agent
+)
 
 
 # --- queues ---------------------------------------------------------------------------------
@@ -493,15 +506,16 @@ def queue_list(
 ROW_RELATIONS = ("user", "department", "status", "priority", "assignee", "team")
 
 
-def tickets_rows(ids: Iterable[int]) -> list[Ticket]:
+def tickets_rows(ids: Iterable[int], *, user: User) -> list[Ticket]:
     """The tickets with these ids, in this order, with what a row shows joined in.
 
     Pages are fetched in two steps: the page's ids from `queue_list(...).values_list("pk")`
     (ticket columns only, so the database sorts narrow rows and stops at the page), then
     these rows. In one step PostgreSQL joins every matching ticket to its customer before
-    sorting, which costs ten times more on a large queue."""
+    sorting, which costs ten times more on a large queue. The ids may come from the query
+    cache: the rows are filtered by what `user` may see again all the same."""
     ids = list(ids)
-    rows = Ticket.objects.filter(pk__in=ids).select_related(*ROW_RELATIONS)
+    rows = permissions.visible_tickets(user).filter(pk__in=ids).select_related(*ROW_RELATIONS)
     by_pk = {ticket.pk: ticket for ticket in rows.defer("search_document")}
     return [by_pk[pk] for pk in ids if pk in by_pk]
 
@@ -554,7 +568,7 @@ def dashboard_counts(*, user: User) -> DashboardCounts:
     )
     counts = DashboardCounts()
     by_department: dict[int, dict[str, int]] = {}
-    for row in rows:
+    for row in querycache.cached(rows, "dashboard counts", lambda: list(rows)):
         by_department[row["department_id"]] = row
         for name in ("open", "mine", "unassigned", "overdue", "due_today"):
             setattr(counts, name, getattr(counts, name) + row[name])
@@ -593,15 +607,17 @@ def activity_for(*, user: User) -> list[ThreadEvent]:
     a large help desk. Tickets assigned to an agent are always visible to them
     (`permissions.visible_tickets` reaches `assignee=user` for every agent), so the first
     query needs no visibility filter."""
-    since = timezone.now() - timedelta(days=ACTIVITY_DAYS)
-    tickets = list(
+    # From the start of a minute, so the same query (and its cached result) serves a minute.
+    since = timezone.now().replace(second=0, microsecond=0) - timedelta(days=ACTIVITY_DAYS)
+    recent = (
         Ticket.objects.filter(assignee=user, updated_at__gte=since)
         .order_by("-updated_at")
         .values_list("pk", flat=True)[:ACTIVITY_TICKETS]
     )
+    tickets = querycache.cached(recent, "activity tickets", lambda: list(recent))
     if not tickets:
         return []
-    return list(
+    events = (
         ThreadEvent.objects.filter(thread__ticket__in=tickets, created_at__gte=since)
         .exclude(actor=user)
         .select_related("thread__ticket")
@@ -615,3 +631,4 @@ def activity_for(*, user: User) -> list[ThreadEvent]:
         )
         .order_by("-created_at", "-pk")[:ACTIVITY_LIMIT]
     )
+    return querycache.cached(events, "activity", lambda: list(events))

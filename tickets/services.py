@@ -31,7 +31,7 @@ from accounts import permissions
 from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.config import config
-from helpdesk.lib import files
+from helpdesk.lib import files, querycache
 from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
 from kb.canned import canned_render
@@ -261,6 +261,7 @@ def _entry_add(
     if document != ticket.search_document:
         ticket.search_document = document
         Ticket.objects.filter(pk=ticket.pk).update(search_document=document)
+        querycache.data_changed()
     return entry
 
 

@@ -1,5 +1,6 @@
-"""Per-process copies of small tables read for every mail or new ticket (our addresses, email
-templates, banned addresses, the default status and priority).
+"""Per-process copies of small tables read for every mail, new ticket or staff page (our
+addresses, email templates, banned addresses, the default status and priority, the queue
+pages' choices, each agent's scope).
 
 Each copy is valid while a version token in Django's cache is unchanged: a save or delete of
 the rows sets a new token (at once, and again when its transaction commits), so every process
@@ -18,29 +19,28 @@ from typing import Any, Generic, TypeVar
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Model
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 MAX_AGE = 60.0  # seconds
 
-_ALL: list[VersionedMemo[Any]] = []
+_ALL: list[_Versioned] = []
 
 
 def memos_forget() -> None:
     """Drop every per-process copy (tests: a flush deletes rows without signals)."""
     for memo in _ALL:
-        memo._memo = None
+        memo._forget()
 
 
-class VersionedMemo(Generic[T]):
-    def __init__(self, name: str, load: Callable[[], T]) -> None:
-        self.key = f"helpdesk:memo:{name}"
-        self.load = load
-        self._memo: tuple[str, float, T] | None = None
-        _ALL.append(self)
+class _Versioned:
+    """A version token in Django's cache, set anew when the watched rows change."""
 
-    def watch(self, *models: type[Model]) -> VersionedMemo[T]:
+    key: str
+
+    def watch(self, *models: type[Model]) -> Any:
         """Invalidate on every save or delete of `models` (rows changed by `QuerySet.update`
         send no signal: call `invalidate` after one)."""
         for model in models:
@@ -49,24 +49,27 @@ class VersionedMemo(Generic[T]):
             post_delete.connect(self.invalidate, sender=model, dispatch_uid=uid, weak=False)
         return self
 
-    def get(self) -> T:
-        token = self._token()
-        now = time.monotonic()
-        memo = self._memo
-        if memo is not None and token is not None and memo[0] == token and now - memo[1] < MAX_AGE:
-            return memo[2]
-        value = self.load()
-        if token is not None and not self._changed_in_open_transaction():
-            self._memo = (token, now, value)
-        return value
+    def watch_m2m(self, *through: type[Model]) -> Any:
+        """Invalidate when the rows of a many-to-many relation are added, removed or cleared."""
+        for model in through:
+            uid = f"{self.key}:m2m:{model._meta.label}"
+            m2m_changed.connect(self._m2m_changed, sender=model, dispatch_uid=uid, weak=False)
+        return self
+
+    def _m2m_changed(self, *args: Any, action: str = "", **kwargs: Any) -> None:
+        if action.startswith("post_"):
+            self.invalidate()
 
     def invalidate(self, *args: Any, **kwargs: Any) -> None:
         """Signal receiver for a save or delete of the rows."""
         self._bump()
         transaction.on_commit(self._bump)
 
+    def _forget(self) -> None:
+        raise NotImplementedError
+
     def _bump(self) -> None:
-        self._memo = None
+        self._forget()
         cache.set(self.key, secrets.token_hex(8), None)
 
     def _token(self) -> str | None:
@@ -81,3 +84,62 @@ class VersionedMemo(Generic[T]):
         return connection.in_atomic_block and any(
             callback == self._bump for _savepoints, callback, _robust in connection.run_on_commit
         )
+
+
+class VersionedMemo(_Versioned, Generic[T]):
+    """One value, loaded by `load()`."""
+
+    def __init__(self, name: str, load: Callable[[], T]) -> None:
+        self.key = f"helpdesk:memo:{name}"
+        self.load = load
+        self._memo: tuple[str, float, T] | None = None
+        _ALL.append(self)
+
+    def get(self) -> T:
+        token = self._token()
+        now = time.monotonic()
+        memo = self._memo
+        if memo is not None and token is not None and memo[0] == token and now - memo[1] < MAX_AGE:
+            return memo[2]
+        value = self.load()
+        if token is not None and not self._changed_in_open_transaction():
+            self._memo = (token, now, value)
+        return value
+
+    def _forget(self) -> None:
+        self._memo = None
+
+
+class VersionedMap(_Versioned, Generic[K, T]):
+    """One value per key (a user's permissions, say), each loaded by the `load` given to
+    `get` and kept until the token changes or MAX_AGE passes. At most `size` keys are kept:
+    past that the oldest half is dropped."""
+
+    def __init__(self, name: str, size: int = 5000) -> None:
+        self.key = f"helpdesk:memo:{name}"
+        self.size = size
+        self._token_seen: str | None = None
+        self._entries: dict[K, tuple[float, T]] = {}
+        _ALL.append(self)
+
+    def get(self, key: K, load: Callable[[], T]) -> T:
+        token = self._token()
+        now = time.monotonic()
+        if token != self._token_seen:
+            self._entries = {}
+            self._token_seen = token
+        entry = self._entries.get(key)
+        if entry is not None and token is not None and now - entry[0] < MAX_AGE:
+            return entry[1]
+        value = load()
+        if token is not None and not self._changed_in_open_transaction():
+            if len(self._entries) >= self.size:
+                # dicts keep insertion order: the first half are the oldest entries
+                for old in list(self._entries)[: self.size // 2]:
+                    del self._entries[old]
+            self._entries[key] = (now, value)
+        return value
+
+    def _forget(self) -> None:
+        self._entries = {}
+        self._token_seen = None

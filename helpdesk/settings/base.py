@@ -269,6 +269,14 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Cache ----------------------------------------------------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+# Counts and pages of the ticket lists are kept in the cache until ticket data changes
+# (helpdesk/lib/querycache.py).
+HELPDESK_QUERY_CACHE = env.bool("QUERY_CACHE", default=True)
+# Sessions are read from the cache when it is shared by every process (Redis): a sign-out
+# then ends the session everywhere at once. A per-process cache would let other processes
+# keep a signed-out session, so sessions stay in the database alone there.
+if CACHES["default"]["BACKEND"].endswith(("RedisCache", "PyMemcacheCache", "PyLibMCCache")):
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

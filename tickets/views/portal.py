@@ -28,7 +28,7 @@ from accounts.api_keys import client_ip
 from accounts.models import User
 from accounts.services import user_get_by_email
 from accounts.views import portal_mail_send, portal_rate_limited
-from helpdesk.lib import files
+from helpdesk.lib import files, querycache
 from kb.services import deflections_filed_in_session
 from routing.filters import DraftRejected
 
@@ -201,7 +201,12 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path(), reverse("portal:login"))
     if permissions.is_agent(request.user):
         return _staff_redirect()
-    page = Paginator(_my_tickets(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    tickets = _my_tickets(request.user)
+    # The page's ids first (kept in the query cache with the count), then its rows.
+    ids = querycache.CachedPages(tickets.values_list("pk", flat=True))
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = {ticket.pk: ticket for ticket in tickets.filter(pk__in=page.object_list)}
+    page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
     return render(
         request,
         "tickets/portal/list.html",

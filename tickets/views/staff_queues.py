@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import permissions
 from accounts.decorators import agent_required
 from accounts.models import User
+from helpdesk.lib import querycache
 from routing.models import Department, Team
 
 from .. import queues
@@ -145,9 +146,9 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     tickets = queues.queue_list(current, user=request.user, filters=filters, lookups=lookups)
     # The page's ids first, then its rows (see `queues.tickets_rows`).
     per_page = filters.get("per_page") or queues.PAGE_SIZES[0]
-    ids = Paginator(tickets.values_list("pk", flat=True), per_page)
+    ids = Paginator(querycache.CachedPages(tickets.values_list("pk", flat=True)), per_page)
     page = ids.get_page(request.GET.get("page"))
-    page.object_list = queues.tickets_rows(page.object_list)
+    page.object_list = queues.tickets_rows(page.object_list, user=request.user)
     context = {
         "queue": current,
         "page": page,

@@ -1,0 +1,138 @@
+"""Results of the costly list queries (a queue's count and its page of ids, the dashboard's
+counts, a customer's ticket list), kept in Django's cache until the ticket data changes.
+
+A result's key is its query's SQL and parameters, so everything that decides what a user may
+see (their departments, teams, referrals, collaborations, organization) is part of the key:
+two users share a result only when they run the very same query.
+
+A data version in the cache is part of every key. It is set anew when a transaction commits
+that saved or deleted one of the `WATCHED` models (Django's signals), and by `data_changed()`
+after the bulk updates that send no signals. Results are never read or stored inside a
+transaction that has changed the data (they would describe the committed state, not its
+own). TTL bounds anything else (a database edited by hand, a cache that lost the version).
+
+With the cache on Redis (CACHE_URL, as in production) every web process shares the results
+and sees a change at once; with the per-process default (locmem) a process sees changes
+made through another process (a Celery worker, say) only when their results expire.
+`QUERY_CACHE=false` turns the whole thing off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import QuerySet
+from django.db.models.signals import post_delete, post_save
+
+T = TypeVar("T")
+
+VERSION_KEY = "helpdesk:querycache:version"
+TTL = 120  # seconds
+
+# What the cached queries read: tickets and their threads, the rows that decide who sees a
+# ticket, and the names and orders the lists sort and search by.
+WATCHED = frozenset(
+    {
+        "tickets.Ticket",
+        "tickets.ThreadEntry",
+        "tickets.ThreadEvent",
+        "tickets.Collaborator",
+        "tickets.Referral",
+        "tickets.TicketStatus",
+        "tickets.Priority",
+        "accounts.User",
+        "accounts.UserEmail",
+        "accounts.Organization",
+        "routing.Department",
+        "routing.Team",
+    }
+)
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "HELPDESK_QUERY_CACHE", True))
+
+
+def data_changed() -> None:
+    """The ticket data changed: results cached so far are stale once this commits."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _bump()
+    elif not _changed_in_open_transaction():
+        transaction.on_commit(_bump)
+
+
+def _bump() -> None:
+    cache.set(VERSION_KEY, secrets.token_hex(8), None)
+
+
+def _changed_in_open_transaction() -> bool:
+    connection = transaction.get_connection()
+    return connection.in_atomic_block and any(
+        callback == _bump for _savepoints, callback, _robust in connection.run_on_commit
+    )
+
+
+def _on_change(sender: type, **kwargs: Any) -> None:
+    if sender._meta.label in WATCHED:
+        data_changed()
+
+
+def connect() -> None:
+    """Listen to every save and delete (called once from HelpdeskConfig.ready)."""
+    post_save.connect(_on_change, dispatch_uid="helpdesk.querycache.save")
+    post_delete.connect(_on_change, dispatch_uid="helpdesk.querycache.delete")
+
+
+def _version() -> str | None:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, secrets.token_hex(8), None)
+        version = cache.get(VERSION_KEY)  # None with a dummy cache: nothing is kept
+    return version
+
+
+def cached(queryset: QuerySet, kind: str, compute: Callable[[], T]) -> T:
+    """`compute()`, or the result it gave for the same query (`queryset`'s SQL and
+    parameters, and `kind`: "count", "ids 0:25", …) since the data last changed."""
+    if not enabled() or _changed_in_open_transaction():
+        return compute()
+    version = _version()
+    if version is None:
+        return compute()
+    sql, params = queryset.query.sql_with_params()
+    digest = hashlib.blake2b(repr((queryset.db, kind, sql, params)).encode(), digest_size=16)
+    key = f"helpdesk:querycache:{version}:{digest.hexdigest()}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, TTL)
+    return value
+
+
+class CachedPages:
+    """A queryset as `Paginator` uses it (its count and slices), through the cache."""
+
+    ordered = True
+
+    def __init__(self, queryset: QuerySet) -> None:
+        self.queryset = queryset
+
+    def count(self) -> int:
+        return cached(self.queryset, "count", self.queryset.count)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, item: slice) -> list[Any]:
+        if not isinstance(item, slice):
+            raise TypeError("CachedPages takes slices only")
+        return cached(
+            self.queryset, f"slice {item.start}:{item.stop}", lambda: list(self.queryset[item])
+        )

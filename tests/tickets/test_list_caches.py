@@ -1,0 +1,170 @@
+"""The counts and pages the lists keep in the cache (helpdesk.lib.querycache) and the agent
+scopes kept per process (accounts.permissions.SCOPES): served again while nothing changed,
+and never stale after a change commits. These tests commit, as production does."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AgentDepartmentAccess
+from sla.jobs import overdue_check
+from tests.accounts.factories import OrganizationFactory, UserFactory, agent_user, role
+from tests.routing.factories import DepartmentFactory, TeamFactory
+from tests.tickets.factories import closed_status, open_ticket
+from tickets.models import Ticket
+from tickets.services import ticket_status_set
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+QUEUE = reverse("tickets_staff:queue_default")
+DASHBOARD = reverse("staff:home")
+MY_TICKETS = reverse("tickets_portal:list")
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def listed(response):
+    return [ticket.number for ticket in response.context["page"].object_list]
+
+
+def queries(client, url):
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return response, [query["sql"] for query in captured.captured_queries]
+
+
+def test_the_queue_count_and_page_come_from_the_cache_until_a_ticket_changes(client):
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    tickets = [open_ticket(department=department) for _ in range(3)]
+    client.force_login(agent)
+
+    _first, first_sql = queries(client, QUEUE)
+    again, again_sql = queries(client, QUEUE)
+    assert sorted(listed(again)) == sorted(t.number for t in tickets)
+    assert again.context["page"].paginator.count == 3
+    assert any("COUNT(" in sql for sql in first_sql)
+    assert not any("COUNT(" in sql for sql in again_sql)
+    assert len(again_sql) < len(first_sql)
+
+    # An agent closes one: the next page view counts again.
+    ticket_status_set(ticket=tickets[0], by=agent, status=closed_status())
+    after, after_sql = queries(client, QUEUE)
+    assert any("COUNT(" in sql for sql in after_sql)
+    assert after.context["page"].paginator.count == 2
+    assert tickets[0].number not in listed(after)
+    # A customer opens a new one.
+    new = open_ticket(department=department)
+    assert new.number in listed(client.get(QUEUE))
+
+
+def test_the_overdue_job_refreshes_the_overdue_queue(client):
+    """The SLA jobs change tickets with one UPDATE (no signals) and say so themselves."""
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket = open_ticket(department=department)
+    client.force_login(agent)
+    overdue = reverse("tickets_staff:queue", args=["overdue"])
+    assert listed(client.get(overdue)) == []
+    Ticket.objects.filter(pk=ticket.pk).update(due_at=timezone.now() - timedelta(hours=1))
+
+    assert overdue_check().marked == [ticket.pk]
+
+    assert listed(client.get(overdue)) == [ticket.number]
+
+
+def test_agents_with_other_departments_never_share_a_cached_page(client):
+    support, sales = DepartmentFactory(name="Front line"), DepartmentFactory(name="Field sales")
+    support_agent = agent_user(department=support)
+    sales_agent = agent_user(department=sales)
+    mine = open_ticket(department=support)
+    theirs = open_ticket(department=sales)
+
+    client.force_login(support_agent)
+    assert listed(client.get(QUEUE)) == [mine.number]
+    client.force_login(sales_agent)
+    assert listed(client.get(QUEUE)) == [theirs.number]
+    client.force_login(support_agent)
+    assert listed(client.get(QUEUE)) == [mine.number]
+
+
+def test_losing_a_department_takes_its_tickets_away_at_once(client):
+    support, sales = DepartmentFactory(name="Front line"), DepartmentFactory(name="Field sales")
+    agent = agent_user(department=support)
+    AgentDepartmentAccess.objects.create(
+        agent=agent.agent, department=sales, role=role("All Access")
+    )
+    theirs = open_ticket(department=sales)
+    client.force_login(agent)
+    assert listed(client.get(QUEUE)) == [theirs.number]
+    assert client.get(reverse("tickets_staff:ticket", args=[theirs.number])).status_code == 200
+
+    AgentDepartmentAccess.objects.filter(agent=agent.agent, department=sales).delete()
+
+    assert listed(client.get(QUEUE)) == []
+    assert client.get(reverse("tickets_staff:ticket", args=[theirs.number])).status_code == 404
+
+
+def test_leaving_a_team_takes_its_tickets_away_at_once(client):
+    support, sales = DepartmentFactory(name="Front line"), DepartmentFactory(name="Field sales")
+    agent = agent_user(department=support)
+    team = TeamFactory(name="Escalations")
+    team.members.add(agent.agent)
+    theirs = open_ticket(department=sales)
+    Ticket.objects.filter(pk=theirs.pk).update(team=team)
+    client.force_login(agent)
+    assert listed(client.get(QUEUE)) == [theirs.number]
+
+    team.members.remove(agent.agent)
+
+    assert listed(client.get(QUEUE)) == []
+
+
+def test_the_dashboard_counts_follow_new_tickets(client):
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    open_ticket(department=department)
+    client.force_login(agent)
+    assert client.get(DASHBOARD).context["counts"].open == 1
+    _, again_sql = queries(client, DASHBOARD)
+    assert not any("COUNT(" in sql for sql in again_sql)
+    open_ticket(department=department)
+    assert client.get(DASHBOARD).context["counts"].open == 2
+
+
+def test_a_customer_sees_an_organization_ticket_once_sharing_is_turned_on(client):
+    org = OrganizationFactory(share_tickets=False)
+    customer = UserFactory(organization=org)
+    colleague = UserFactory(organization=org)
+    own = open_ticket(user=customer)
+    shared = open_ticket(user=colleague)
+    client.force_login(customer)
+    assert listed(client.get(MY_TICKETS)) == [own.number]
+    assert listed(client.get(MY_TICKETS)) == [own.number]
+
+    org.share_tickets = True
+    org.save(update_fields=["share_tickets"])
+
+    assert listed(client.get(MY_TICKETS)) == [shared.number, own.number]
+
+
+def test_with_the_query_cache_off_every_view_counts_again(client, settings):
+    settings.HELPDESK_QUERY_CACHE = False
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    open_ticket(department=department)
+    client.force_login(agent)
+    queries(client, QUEUE)
+    _, again_sql = queries(client, QUEUE)
+    assert any("COUNT(" in sql for sql in again_sql)
