@@ -10,9 +10,10 @@ from __future__ import annotations
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 from django.forms.utils import flatatt
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
+from markupsafe import escape
 
 from accounts.models import User
 from helpdesk.config import config
@@ -37,19 +38,18 @@ class FastSelect(forms.Select):
     ) -> SafeString:
         final_attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
         selected = {str(v) for v in self.format_value(value)}
-        options = format_html_join(
-            "",
-            '<option value="{}"{}>{}</option>',
-            (
-                (
-                    option_value,
-                    mark_safe(" selected") if str(option_value) in selected else "",
-                    label,
-                )
-                for option_value, label in self._plain_choices()
-            ),
+        # markupsafe's escape (C) on hundreds of options: Django's conditional_escape goes
+        # through its lazy-string wrapper per call and cost more than the rest of the page.
+        # Both leave a string that is already safe (has __html__) as it is.
+        options = "".join(
+            '<option value="{}"{}>{}</option>'.format(
+                escape(option_value),
+                " selected" if str(option_value) in selected else "",
+                escape(label),
+            )
+            for option_value, label in self._plain_choices()
         )
-        return format_html("<select{}>{}</select>", flatatt(final_attrs), options)
+        return format_html("<select{}>{}</select>", flatatt(final_attrs), mark_safe(options))  # noqa: S308
 
     def _plain_choices(self) -> list[tuple[object, object]]:
         result = []

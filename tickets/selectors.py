@@ -8,8 +8,10 @@ from django.http import Http404
 
 from accounts import permissions
 from accounts.models import User
+from routing.models import CtiItem
 
 from .models import Attachment, Collaborator, EntryKind, ThreadEntry, ThreadEvent, Ticket
+from .related import related_attach
 
 
 def ticket_list_for_user(*, user: User) -> QuerySet[Ticket]:
@@ -80,29 +82,23 @@ def attachment_get_for_user(*, user: User, attachment_id: int) -> Attachment:
 
 
 def ticket_get_for_page(*, user: User, number: str) -> Ticket:
-    """The ticket with everything the staff ticket page's header and customer card show, in
-    one query; 404 when the user may not see it."""
+    """The ticket with everything the staff ticket page's header and customer card show: one
+    query joined to the people and the thread, the admin-defined rows from tickets.related,
+    and its CTI item (one more query) when it has one; 404 when the user may not see it."""
     ticket = (
         permissions.visible_tickets(user)
-        .select_related(
-            "user",
-            "organization",
-            "department",
-            "status",
-            "priority",
-            "assignee",
-            "team",
-            "help_topic",
-            "cti_item__type__category",
-            "sla",
-            "thread",
-        )
+        .select_related("user", "organization", "assignee", "thread")
         .defer("search_document")
         .filter(number=number)
         .first()
     )
     if ticket is None:
         raise Http404("No such ticket.")
+    related_attach([ticket])
+    if ticket.cti_item_id is not None:
+        ticket.cti_item = CtiItem.objects.select_related("type__category").get(
+            pk=ticket.cti_item_id
+        )
     return ticket
 
 

@@ -90,6 +90,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The per-row parts of the busiest pages (helpdesk/jinja.py); the pages include them
+        # with {% jinja %} and get the context above.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja_templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "helpdesk.jinja.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------------

@@ -24,3 +24,14 @@ def render_body(entry: object) -> SafeString:
 def markdown(text: str) -> SafeString:
     """`{{ text|markdown }}`: markdown (signatures, articles) through the one sanitiser."""
     return _render_markdown(text)
+
+
+@register.simple_tag(takes_context=True)
+def jinja(context: template.Context, template_name: str) -> SafeString:
+    """`{% jinja "tickets/staff/queue_table.jinja" %}`: a Jinja2 template under jinja_templates/
+    (helpdesk/jinja.py), rendered with the current context."""
+    from django.template import engines
+
+    request = context.get("request")
+    rendered = engines["jinja2"].get_template(template_name).render(context.flatten(), request)
+    return mark_safe(rendered)  # noqa: S308 - Jinja2's output, escaped by its autoescape

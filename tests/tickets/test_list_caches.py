@@ -168,3 +168,65 @@ def test_with_the_query_cache_off_every_view_counts_again(client, settings):
     queries(client, QUEUE)
     _, again_sql = queries(client, QUEUE)
     assert any("COUNT(" in sql for sql in again_sql)
+
+
+def steady_queries(client, url, params=None):
+    """Queries of a request once everything it may keep is kept (a warm-up request first)."""
+    client.get(url, params or {})
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    return response, len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "printer"}])
+def test_a_warm_queue_page_runs_three_queries_for_3_or_30_tickets(client, params):
+    """As in production: session, user, the page's rows (the rest is kept)."""
+    department = DepartmentFactory(name="Front line")
+    team = TeamFactory(name="Escalations")
+    agent = agent_user(department=department)
+    team.members.add(agent.agent)
+    for _ in range(3):
+        open_ticket(department=department, subject="printer jam", assignee=agent, by=agent)
+    client.force_login(agent)
+    _, few = steady_queries(client, QUEUE, params)
+    for _ in range(27):
+        open_ticket(department=department, subject="printer jam", team=team, by=agent)
+    response, many = steady_queries(client, QUEUE, {**params, "per_page": 50})
+    assert len(listed(response)) == 30
+    assert few == many == 3
+
+
+def test_a_warm_ticket_page_runs_eight_queries_for_2_or_40_entries(client):
+    """Session, user, the ticket, the action forms' options, the entries, their attachments,
+    the people on the ticket, the customer's other tickets."""
+    from tickets.services import ticket_message_add, ticket_note_add
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    customer = UserFactory()
+    ticket = open_ticket(department=department, user=customer)
+    page = reverse("tickets_staff:ticket", args=[ticket.number])
+    client.force_login(agent)
+    ticket_note_add(ticket=ticket, by=agent, body="first note")
+    _, few = steady_queries(client, page)
+    for index in range(19):
+        ticket_note_add(ticket=ticket, by=agent, body=f"note {index}")
+        ticket_message_add(ticket=ticket, user=customer, body=f"message {index}")
+    response, many = steady_queries(client, page)
+    assert response.content.decode().count("message 18") == 1
+    assert few == many == 8
+
+
+def test_a_warm_dashboard_and_customer_list_run_few_queries(client):
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    customer = UserFactory()
+    for _ in range(3):
+        open_ticket(department=department, user=customer, assignee=agent, by=agent)
+    client.force_login(agent)
+    _, dashboard = steady_queries(client, DASHBOARD)
+    client.force_login(customer)
+    _, my_tickets = steady_queries(client, MY_TICKETS)
+    # session, user, the departments' names / session, user, sharing, the page's rows
+    assert (dashboard, my_tickets) == (3, 4)

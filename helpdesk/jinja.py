@@ -1,0 +1,51 @@
+"""The Jinja2 environment of the templates under jinja_templates/: the parts of the busiest
+pages that repeat per row (a queue's table, the due badge, forms' fields), where Django's
+template engine cost more than the rest of the request. Pages and layouts stay Django
+templates and include these with `{% jinja "name.jinja" %}` (helpdesk/templatetags/helpdesk.py).
+
+Autoescaping is on (Django's Jinja2 backend default); the globals and filters are Django's own
+functions, so dates, durations, URLs and translations come out as in the Django templates.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from django.template import defaultfilters
+from django.template.defaulttags import querystring as _querystring
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.timezone import template_localtime
+from django.utils.translation import gettext, ngettext, pgettext
+from jinja2 import Environment
+
+from sla.templatetags.sla_tags import sla_due
+
+
+def url(name: str, *args: Any, **kwargs: Any) -> str:
+    return reverse(name, args=args or None, kwargs=kwargs or None)
+
+
+def date(value: Any, arg: str | None = None) -> str:
+    """Django's `date` filter, in the current time zone as Django templates show it."""
+    return defaultfilters.date(template_localtime(value), arg)
+
+
+def querystring(request: Any, **changes: Any) -> str:
+    """Django's `{% querystring %}`: the current GET parameters with `changes` (None
+    removes one)."""
+    return _querystring(SimpleNamespace(request=request), **changes)
+
+
+def environment(**options: Any) -> Environment:
+    options.setdefault("extensions", []).append("jinja2.ext.i18n")
+    env = Environment(**options)  # noqa: S701 - the backend turns autoescape on
+    env.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+    env.globals.update(url=url, static=static, querystring=querystring, sla_due=sla_due)
+    env.filters.update(
+        date=date,
+        timesince=defaultfilters.timesince_filter,
+        timeuntil=defaultfilters.timeuntil_filter,
+    )
+    return env
