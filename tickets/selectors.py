@@ -1,5 +1,6 @@
 """Reads of tickets, always through `accounts.permissions`."""
 
+import copy
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
@@ -7,10 +8,22 @@ from django.db.models.functions import Coalesce, Concat
 from django.http import Http404
 
 from accounts import permissions
-from accounts.models import User
-from routing.models import CtiItem
+from accounts.models import Agent, AgentDepartmentAccess, User
+from helpdesk.lib import querycache
+from helpdesk.lib.memo import VersionedMap
+from routing.models import Category, CtiItem, CtiType, Department, HelpTopic, Team
+from sla.models import SLAPlan
 
-from .models import Attachment, Collaborator, EntryKind, ThreadEntry, ThreadEvent, Ticket
+from .models import (
+    Attachment,
+    Collaborator,
+    EntryKind,
+    Priority,
+    ThreadEntry,
+    ThreadEvent,
+    Ticket,
+    TicketStatus,
+)
 from .related import related_attach
 
 
@@ -108,8 +121,9 @@ def ticket_thread_for_page(*, ticket: Ticket, user: User) -> list[ThreadEntry]:
 
 
 def ticket_list_other_for_customer(*, ticket: Ticket, user: User, limit: int = 5) -> list[Ticket]:
-    """The latest tickets of the same customer that `user` may see, besides this one."""
-    return list(
+    """The latest tickets of the same customer that `user` may see, besides this one (kept in
+    the query cache until ticket data changes)."""
+    others = (
         permissions.visible_tickets(user)
         .filter(user_id=ticket.user_id)
         .exclude(pk=ticket.pk)
@@ -117,6 +131,7 @@ def ticket_list_other_for_customer(*, ticket: Ticket, user: User, limit: int = 5
         .only("number", "subject", "created_at", "status__name", "status__state")
         .order_by("-created_at", "-pk")[:limit]
     )
+    return querycache.cached(others, "other tickets", lambda: list(others))
 
 
 @dataclass(frozen=True)
@@ -199,16 +214,23 @@ def _tree_names(rows: list[tuple[int, str, int, int]]) -> list[tuple[int, str]]:
 
 
 def ticket_action_options(*, ticket: Ticket, user: User) -> TicketActionOptions:
-    """Everything the action forms offer, in one query (a UNION of the small admin-defined
-    tables): statuses, priorities, active departments, help topics, teams and CTI items, the
-    agents the ticket's department accepts as assignees (see `routing.assignment`), and the
-    signature of `user`."""
-    from accounts.models import Agent, AgentDepartmentAccess
-    from routing.models import CtiItem, Department, HelpTopic, Team
-    from sla.models import SLAPlan
+    """Everything the action forms offer: statuses, priorities, active departments, help
+    topics, teams and CTI items, the agents the ticket's department accepts as assignees (see
+    `routing.assignment`), and the signature of `user`. Kept per process for each department
+    and agent until one of those tables changes; the caller gets its own copy."""
+    department = ticket.department
+    key = (
+        department.pk,
+        department.assign_primary_only,
+        department.assign_members_only,
+        user.pk,
+    )
+    options = _OPTIONS.get(key, lambda: _action_options_load(ticket=ticket, user=user))
+    return copy.copy(options)
 
-    from .models import Priority, TicketStatus
 
+def _action_options_load(*, ticket: Ticket, user: User) -> TicketActionOptions:
+    """In one query: a UNION of the small admin-defined tables and the agents."""
     columns = ("o_kind", "o_pk", "o_name", "o_parent", "o_extra", "o_order")
 
     def rows(queryset: QuerySet, kind: str, **exprs: object) -> QuerySet:
@@ -299,3 +321,19 @@ def ticket_action_options(*, ticket: Ticket, user: User) -> TicketActionOptions:
     options.agents = [(pk, label) for _key, pk, label in sorted(agent_rows)]
     options.sla_plans = [(pk, label) for _key, pk, label in sorted(plans)]
     return options
+
+
+_OPTIONS: VersionedMap[tuple, TicketActionOptions] = VersionedMap("tickets.action_options").watch(
+    TicketStatus,
+    Priority,
+    Department,
+    HelpTopic,
+    Team,
+    Category,
+    CtiType,
+    CtiItem,
+    Agent,
+    AgentDepartmentAccess,
+    User,
+    SLAPlan,
+)
