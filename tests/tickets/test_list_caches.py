@@ -248,3 +248,26 @@ def test_the_ticket_page_offers_a_new_agent_and_status_at_once(client):
 
     html = client.get(page).content.decode()
     assert "Newcomer Agent" in html and "Waiting on Vendor" in html
+
+
+def test_kept_queue_rows_follow_names_and_priorities(client):
+    """Rows are kept in the cache under everything they show."""
+    from tickets.models import Priority
+    from tickets.services import ticket_priority_set
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    customer = UserFactory(name="Ada Before")
+    ticket = open_ticket(department=department, user=customer)
+    client.force_login(agent)
+    assert "Ada Before" in client.get(QUEUE).content.decode()
+
+    customer.name = "Ada After"
+    customer.save(update_fields=["name"])
+    urgent = Priority.objects.exclude(urgency=ticket.priority.urgency).first()
+    assert f"priority-{urgent.urgency}" not in client.get(QUEUE).content.decode()
+    ticket_priority_set(ticket=ticket, by=agent, priority=urgent)
+
+    html = client.get(QUEUE).content.decode()
+    assert "Ada After" in html and "Ada Before" not in html
+    assert f"priority-{urgent.urgency}" in html

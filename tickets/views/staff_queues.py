@@ -8,20 +8,25 @@ each refusal.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template import engines
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import permissions
@@ -149,6 +154,7 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     ids = Paginator(querycache.CachedPages(tickets.values_list("pk", flat=True)), per_page)
     page = ids.get_page(request.GET.get("page"))
     page.object_list = queues.tickets_rows(page.object_list, user=request.user)
+    rows_render(page.object_list)
     context = {
         "queue": current,
         "page": page,
@@ -173,6 +179,62 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     # The same URL answers the whole page or the table alone: caches must tell them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+ROW_TEMPLATE = "tickets/staff/queue_row.jinja"
+# A row shows times relative to now ("5 minutes ago", "due in 2 hours"): its key holds the
+# current minute, so a kept row is at most a minute behind the clock.
+ROW_CACHE_SECONDS = 120
+
+
+def _row_key(ticket: Any, minute: str) -> str:
+    """Everything a row shows, so that a change of any of it (the ticket, its customer's or
+    assignee's name, its status or priority) makes a new key."""
+    status, priority = ticket.status, ticket.priority
+    parts = (
+        ticket.pk,
+        ticket.number,
+        ticket.subject,
+        ticket.is_answered,
+        ticket.is_overdue,
+        ticket.updated_at,
+        ticket.due_at,
+        ticket.closed_at,
+        ticket.due_override_at,
+        ticket.sla_paused_at,
+        status.name,
+        status.state,
+        priority.name,
+        priority.urgency,
+        ticket.department.name,
+        ticket.user.get_full_name(),
+        ticket.assignee.get_full_name() if ticket.assignee_id else "",
+        ticket.team.name if ticket.team_id else "",
+        minute,
+        get_language(),
+        timezone.get_current_timezone_name(),
+    )
+    return "helpdesk:queue-row:" + hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def rows_render(tickets: list[Any]) -> None:
+    """Set `ticket.row_html` on each ticket: its table row, from the cache when the same row
+    was rendered in the last minute (rows are the same for every agent)."""
+    minute = timezone.now().strftime("%Y%m%d%H%M")
+    keys = {ticket.pk: _row_key(ticket, minute) for ticket in tickets}
+    kept = cache.get_many(list(keys.values()))
+    template = engines["jinja2"].get_template(ROW_TEMPLATE)
+    fresh = {}
+    for ticket in tickets:
+        key = keys[ticket.pk]
+        html = kept.get(key)
+        if html is None:
+            html = fresh[key] = template.render({"ticket": ticket})
+        ticket.row_html = mark_safe(html)  # noqa: S308 - the row template's escaped output
+    if fresh:
+        cache.set_many(fresh, ROW_CACHE_SECONDS)
 
 
 # --- bulk actions ---------------------------------------------------------------------------
