@@ -98,22 +98,35 @@ def _version() -> str | None:
     return version
 
 
-def cached(queryset: QuerySet, kind: str, compute: Callable[[], T]) -> T:
+def cached(
+    queryset: QuerySet,
+    kind: str,
+    compute: Callable[[], T],
+    *,
+    query_key: Callable[[], str] | None = None,
+) -> T:
     """`compute()`, or the result it gave for the same query (`queryset`'s SQL and
-    parameters, and `kind`: "count", "ids 0:25", …) since the data last changed."""
+    parameters, and `kind`: "count", "ids 0:25", …) since the data last changed.
+    `query_key` gives `key_of(queryset)` when the caller keeps it already."""
     if not enabled() or _changed_in_open_transaction():
         return compute()
     version = _version()
     if version is None:
         return compute()
-    sql, params = queryset.query.sql_with_params()
-    digest = hashlib.blake2b(repr((queryset.db, kind, sql, params)).encode(), digest_size=16)
+    query = query_key() if query_key is not None else key_of(queryset)
+    digest = hashlib.blake2b(repr((kind, query)).encode(), digest_size=16)
     key = f"helpdesk:querycache:{version}:{digest.hexdigest()}"
     value = cache.get(key)
     if value is None:
         value = compute()
         cache.set(key, value, TTL)
     return value
+
+
+def key_of(queryset: QuerySet) -> str:
+    """The query's database, SQL and parameters (compiling it costs about a millisecond)."""
+    sql, params = queryset.query.sql_with_params()
+    return repr((queryset.db, sql, params))
 
 
 class CachedPages:
@@ -123,9 +136,15 @@ class CachedPages:
 
     def __init__(self, queryset: QuerySet) -> None:
         self.queryset = queryset
+        self._key: str | None = None
+
+    def _query_key(self) -> str:
+        if self._key is None:
+            self._key = key_of(self.queryset)
+        return self._key
 
     def count(self) -> int:
-        return cached(self.queryset, "count", self.queryset.count)
+        return cached(self.queryset, "count", self.queryset.count, query_key=self._query_key)
 
     def __len__(self) -> int:
         return self.count()
@@ -134,5 +153,8 @@ class CachedPages:
         if not isinstance(item, slice):
             raise TypeError("CachedPages takes slices only")
         return cached(
-            self.queryset, f"slice {item.start}:{item.stop}", lambda: list(self.queryset[item])
+            self.queryset,
+            f"slice {item.start}:{item.stop}",
+            lambda: list(self.queryset[item]),
+            query_key=self._query_key,
         )

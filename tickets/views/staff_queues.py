@@ -128,7 +128,14 @@ def _select(name: str, choices: list[tuple[int, str]]) -> str:
 
 
 def _bulk_selects(lookups: queues.Lookups) -> dict[str, str]:
-    """The bulk actions' pickers: every active agent, team and department, every status."""
+    """The bulk actions' pickers: every active agent, team and department, every status.
+    The same on every page: kept with the lookups (per process, until one of them changes)."""
+    if lookups.bulk_html is None:
+        lookups.bulk_html = _bulk_selects_render(lookups)
+    return lookups.bulk_html
+
+
+def _bulk_selects_render(lookups: queues.Lookups) -> dict[str, str]:
     active = {department.pk for department in lookups.departments if department.is_active}
     departments = [(pk, name) for pk, name in lookups.named(lookups.departments) if pk in active]
     return {
