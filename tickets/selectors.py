@@ -115,9 +115,27 @@ def ticket_get_for_page(*, user: User, number: str) -> Ticket:
     return ticket
 
 
-def ticket_thread_for_page(*, ticket: Ticket, user: User) -> list[ThreadEntry]:
-    """The thread as `user` may read it, oldest first, with attachments (two queries)."""
-    return list(ticket_entries_for_user(ticket=ticket, user=user).defer("headers", "references"))
+def ticket_thread_for_page(*, ticket: Ticket, user: User, bodies: bool = True) -> list[ThreadEntry]:
+    """The thread as `user` may read it, oldest first, with attachments (two queries).
+    Without `bodies`, the entries' texts are left out (`entry_bodies_load` reads them)."""
+    deferred = ("headers", "references") if bodies else ("headers", "references", *BODY_FIELDS)
+    return list(ticket_entries_for_user(ticket=ticket, user=user).defer(*deferred))
+
+
+BODY_FIELDS = ("body", "body_html")
+
+
+def entry_bodies_load(entries: list[ThreadEntry]) -> None:
+    """Read the texts of entries fetched without them, in one query."""
+    if not entries:
+        return
+    rows = ThreadEntry.objects.filter(pk__in=[entry.pk for entry in entries]).values_list(
+        "pk", *BODY_FIELDS
+    )
+    bodies = {pk: values for pk, *values in rows}
+    for entry in entries:
+        for name, value in zip(BODY_FIELDS, bodies.get(entry.pk, ("", "")), strict=True):
+            setattr(entry, name, value)
 
 
 def ticket_list_other_for_customer(*, ticket: Ticket, user: User, limit: int = 5) -> list[Ticket]:

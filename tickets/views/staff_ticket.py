@@ -43,6 +43,7 @@ from .. import forms as ticket_forms
 from ..models import Attachment, BodyFormat, Source, StatusState, ThreadEntry, ThreadEvent, Ticket
 from ..selectors import (
     TicketActionOptions,
+    entry_bodies_load,
     ticket_action_options,
     ticket_events,
     ticket_get_for_page,
@@ -287,6 +288,10 @@ def entries_render(ticket: Ticket, entries: list[ThreadEntry], *, remote_pk: str
         entry.files = _entry_files(entry)
         keys[entry.pk] = _entry_cache_key(ticket, entry, remote=remote_pk == str(entry.pk))
     cached = cache.get_many(list(keys.values()))
+    # The page reads the thread without its texts: only the entries rendered now need them.
+    entry_bodies_load(
+        [e for e in entries if keys[e.pk] not in cached and "body" in e.get_deferred_fields()]
+    )
     template = get_template(ENTRY_TEMPLATE)
     fresh = {}
     for entry in entries:
@@ -395,7 +400,7 @@ def _page_context(
     can = _abilities(user, ticket)
     options = ticket_action_options(ticket=ticket, user=user)
     _limit_statuses(options, can["states"])
-    entries = ticket_thread_for_page(ticket=ticket, user=user)
+    entries = ticket_thread_for_page(ticket=ticket, user=user, bodies=False)
     entries_render(ticket, entries, remote_pk=request.GET.get("remote", ""))
     emails, collaborators = ticket_people(ticket=ticket)
     show_events = request.GET.get("history") == "1"
