@@ -12,6 +12,7 @@ bounds staleness where the cache is per process (the locmem default) or a snapsh
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -27,6 +28,58 @@ K = TypeVar("K")
 MAX_AGE = 60.0  # seconds
 
 _ALL: list[_Versioned] = []
+
+
+# --- version tokens -------------------------------------------------------------------------
+# A request reads every token it needs in one round trip to the cache (a snapshot taken at
+# its first read, dropped when it ends), rather than one per copy: a staff page reads ten.
+
+_KEYS: list[str] = []
+_snapshot = threading.local()
+
+
+def token_register(key: str) -> str:
+    if key not in _KEYS:
+        _KEYS.append(key)
+    return key
+
+
+def tokens_snapshot_begin(**kwargs: Any) -> None:
+    """request_started: this request's tokens are read together, once."""
+    _snapshot.tokens = None
+    _snapshot.active = True
+
+
+def tokens_snapshot_end(**kwargs: Any) -> None:
+    _snapshot.tokens = None
+    _snapshot.active = False
+
+
+def token_get(key: str) -> str | None:
+    """The current token under `key`, made when there is none (None with a dummy cache)."""
+    tokens: dict[str, Any] | None = None
+    if getattr(_snapshot, "active", False):
+        tokens = _snapshot.tokens
+        if tokens is None:
+            tokens = _snapshot.tokens = cache.get_many(_KEYS)
+        token = tokens.get(key)
+        if token is not None:
+            return token
+    token = cache.get(key)
+    if token is None:
+        cache.add(key, secrets.token_hex(8), None)
+        token = cache.get(key)  # None with a dummy cache: nothing is kept
+    if tokens is not None and token is not None:
+        tokens[key] = token
+    return token
+
+
+def token_renew(key: str) -> None:
+    token = secrets.token_hex(8)
+    cache.set(key, token, None)
+    tokens = getattr(_snapshot, "tokens", None)
+    if tokens is not None:
+        tokens[key] = token
 
 
 def memos_forget() -> None:
@@ -70,14 +123,10 @@ class _Versioned:
 
     def _bump(self) -> None:
         self._forget()
-        cache.set(self.key, secrets.token_hex(8), None)
+        token_renew(self.key)
 
     def _token(self) -> str | None:
-        token = cache.get(self.key)
-        if token is None:
-            cache.add(self.key, secrets.token_hex(8), None)
-            token = cache.get(self.key)  # None with a dummy cache: nothing is kept
-        return token
+        return token_get(self.key)
 
     def _changed_in_open_transaction(self) -> bool:
         connection = transaction.get_connection()
@@ -90,7 +139,7 @@ class VersionedMemo(_Versioned, Generic[T]):
     """One value, loaded by `load()`."""
 
     def __init__(self, name: str, load: Callable[[], T]) -> None:
-        self.key = f"helpdesk:memo:{name}"
+        self.key = token_register(f"helpdesk:memo:{name}")
         self.load = load
         self._memo: tuple[str, float, T] | None = None
         _ALL.append(self)
@@ -116,7 +165,7 @@ class VersionedMap(_Versioned, Generic[K, T]):
     past that the oldest half is dropped."""
 
     def __init__(self, name: str, size: int = 5000) -> None:
-        self.key = f"helpdesk:memo:{name}"
+        self.key = token_register(f"helpdesk:memo:{name}")
         self.size = size
         self._token_seen: str | None = None
         self._entries: dict[K, tuple[float, T]] = {}

@@ -20,7 +20,6 @@ made through another process (a Celery worker, say) only when their results expi
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,9 +29,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
+from .memo import token_get, token_register, token_renew
+
 T = TypeVar("T")
 
-VERSION_KEY = "helpdesk:querycache:version"
+VERSION_KEY = token_register("helpdesk:querycache:version")
 TTL = 120  # seconds
 
 # What the cached queries read: tickets and their threads, the rows that decide who sees a
@@ -69,7 +70,7 @@ def data_changed() -> None:
 
 
 def _bump() -> None:
-    cache.set(VERSION_KEY, secrets.token_hex(8), None)
+    token_renew(VERSION_KEY)
 
 
 def _changed_in_open_transaction() -> bool:
@@ -91,11 +92,7 @@ def connect() -> None:
 
 
 def _version() -> str | None:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, secrets.token_hex(8), None)
-        version = cache.get(VERSION_KEY)  # None with a dummy cache: nothing is kept
-    return version
+    return token_get(VERSION_KEY)
 
 
 def cached(

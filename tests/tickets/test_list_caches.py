@@ -271,3 +271,34 @@ def test_kept_queue_rows_follow_names_and_priorities(client):
     html = client.get(QUEUE).content.decode()
     assert "Ada After" in html and "Ada Before" not in html
     assert f"priority-{urgent.urgency}" in html
+
+
+def test_a_warm_queue_page_reads_the_cache_a_fixed_few_times(client, monkeypatch):
+    """Every version token a request needs comes in one read (helpdesk.lib.memo)."""
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    for _ in range(3):
+        open_ticket(department=department)
+    client.force_login(agent)
+    client.get(QUEUE)
+    reads = []
+    depth = [0]
+
+    def counted(original):
+        def read(*args, **kwargs):
+            if not depth[0]:  # the local cache's get_many calls its own get
+                reads.append(args[0])
+            depth[0] += 1
+            try:
+                return original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+
+        return read
+
+    for name in ("get", "get_many"):
+        monkeypatch.setattr(cache, name, counted(getattr(cache, name)))
+    client.get(QUEUE)
+    # the tokens, the count, the page's ids, the rows, the settings (sessions are in the
+    # database with the tests' per-process cache)
+    assert len(reads) == 5
