@@ -406,6 +406,14 @@ class ThreadEvent(models.Model):
             models.Index(fields=["thread", "created_at"], name="event_thread_created"),
         ]
 
+    @property
+    def action_label(self) -> str:
+        """`get_action_display()` without its hashing of every choice (a lookup per event)."""
+        try:
+            return str(EventAction(self.action).label)
+        except ValueError:
+            return self.action
+
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_name or 'system'}"
 

@@ -149,7 +149,8 @@ def test_names_and_subjects_in_the_activity_are_escaped(client, department, agen
     services.ticket_assign(ticket=ticket, by=agent, agent=agent)
     services.ticket_message_add(ticket=ticket, user=customer, body="hello")
     client.force_login(agent)
-    html = client.get(HOME).content.decode()
+    # Django's templates escape ' as &#x27;, the Jinja2 parts as &#39;: the same.
+    html = client.get(HOME).content.decode().replace("&#39;", "&#x27;")
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
     assert "<script>alert" not in html and "<img src=x" not in html
 
