@@ -53,6 +53,7 @@ def environment(**options: Any) -> Environment:
     env.filters.update(
         date=date,
         isoformat=isoformat,
+        linebreaksbr=defaultfilters.linebreaksbr,
         timesince=defaultfilters.timesince_filter,
         timeuntil=defaultfilters.timeuntil_filter,
     )

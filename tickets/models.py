@@ -406,6 +406,9 @@ class ThreadEvent(models.Model):
             models.Index(fields=["thread", "created_at"], name="event_thread_created"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_name or 'system'}"
+
     @property
     def action_label(self) -> str:
         """`get_action_display()` without its hashing of every choice (a lookup per event)."""
@@ -413,9 +416,6 @@ class ThreadEvent(models.Model):
             return str(EventAction(self.action).label)
         except ValueError:
             return self.action
-
-    def __str__(self) -> str:
-        return f"{self.action} by {self.actor_name or 'system'}"
 
 
 def attachment_path(instance: "Attachment", filename: str) -> str:

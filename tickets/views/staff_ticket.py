@@ -23,7 +23,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
@@ -247,14 +246,6 @@ def _entry_files(entry: ThreadEntry) -> list[tuple[Attachment, bool, str]]:
     return [(a, attachment_is_image(a), attachment_url(a)) for a in entry.attachments.all()]
 
 
-def _sla_template() -> str | None:
-    try:
-        get_template("sla/_due.html")
-    except TemplateDoesNotExist:
-        return None
-    return "sla/_due.html"
-
-
 ENTRY_TEMPLATE = "tickets/staff/_partials/ticket_entry.html"
 # Rendered entries are kept this long; a key names everything the HTML depends on, so an
 # entry whose text, files, author or poster changed, or a reader in another language or
@@ -417,7 +408,6 @@ def _page_context(
         or (ticket.help_topic.name if ticket.help_topic else ""),
         "department_name": dict(options.departments).get(ticket.department_id)
         or ticket.department.name,
-        "sla_template": _sla_template(),
         "events": event_rows(list(ticket_events(ticket=ticket))) if show_events else None,
         "preview": preview,
         "is_htmx": bool(request.htmx),
