@@ -7,9 +7,10 @@ an agent sees only the entries their role allows (`accounts.permissions.can`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import permissions
@@ -79,11 +80,18 @@ MENU: list[tuple[str, list[MenuItem]]] = [
 ]
 
 
-def _url(name: str) -> str | None:
+@functools.lru_cache(maxsize=256)
+def _reversed(name: str, prefix: str) -> str | None:
     try:
         return reverse(name)
     except NoReverseMatch:
         return None
+
+
+def menu_url(name: str) -> str | None:
+    """The menu's URLs, reversed once per process (and script prefix): every staff page
+    shows the menu."""
+    return _reversed(name, get_script_prefix())
 
 
 def admin_menu_for(user) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -92,8 +100,10 @@ def admin_menu_for(user) -> list[dict]:  # type: ignore[no-untyped-def]
     for title, items in MENU:
         allowed = []
         for item in items:
-            url = _url(item.url_name)
-            if url is not None and permissions.can(user, item.permission):
+            if not permissions.can(user, item.permission):
+                continue
+            url = menu_url(item.url_name)
+            if url is not None:
                 allowed.append({"key": item.key, "title": item.title, "url": url})
         if allowed:
             groups.append({"title": title, "items": allowed})

@@ -1,5 +1,4 @@
 from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from accounts import permissions
@@ -11,17 +10,10 @@ def site(request: HttpRequest) -> dict[str, str]:
     return {"HELPDESK_TITLE": SimpleLazyObject(lambda: config().helpdesk_name)}
 
 
-def _url(name: str) -> str | None:
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
-
-
 def staff_nav(request: HttpRequest) -> dict[str, object]:
     """The staff header's links and the admin menu, for agents; evaluated only when a
     template uses them, so portal pages pay nothing."""
-    from .admin_menu import admin_menu_for
+    from .admin_menu import admin_menu_for, menu_url
 
     user = getattr(request, "user", None)
 
@@ -34,13 +26,13 @@ def staff_nav(request: HttpRequest) -> dict[str, object]:
         if user is None or not permissions.is_agent(user):
             return {}
         groups = admin_menu
-        admin = _url("staff_admin:index") if groups else None
+        admin = menu_url("staff_admin:index") if groups else None
         if groups and admin is None:
             admin = groups[0]["items"][0]["url"]
         return {
-            "tickets": _url("tickets_staff:queue_default"),
-            "search": _url("tickets_staff:queue_default"),
-            "kb": _url("kb_staff:article_list"),
+            "tickets": menu_url("tickets_staff:queue_default"),
+            "search": menu_url("tickets_staff:queue_default"),
+            "kb": menu_url("kb_staff:article_list"),
             "admin": admin,
         }
 
