@@ -160,7 +160,8 @@ class TicketPerson:
 
 
 def ticket_people(*, ticket: Ticket) -> tuple[list[str], list[TicketPerson]]:
-    """The customer's addresses (primary first) and the collaborators, in one query."""
+    """The customer's addresses (primary first) and the collaborators, in one query (kept in
+    the query cache until they change)."""
     from accounts.models import UserEmail
 
     addresses = (
@@ -187,7 +188,8 @@ def ticket_people(*, ticket: Ticket) -> tuple[list[str], list[TicketPerson]]:
     )
     emails: list[tuple[int, str]] = []
     people: list[TicketPerson] = []
-    for kind, user_id, name, email, order in addresses.union(collaborators, all=True):
+    rows = addresses.union(collaborators, all=True)
+    for kind, user_id, name, email, order in querycache.cached(rows, "people", lambda: list(rows)):
         if kind == "email":
             emails.append((order, email))
         else:

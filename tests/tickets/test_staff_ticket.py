@@ -162,7 +162,7 @@ class TestPage:
         # With nothing kept (memos_forget): the agent's scope and the ticket's status,
         # priority, department, team, help topic and SLA plan (tickets.related) are read too,
         # and the texts of the entries not rendered before (one query).
-        # Once kept, as in production, the page runs 6 queries: test_list_caches.py.
+        # Once kept, as in production, the page runs 5 queries: test_list_caches.py.
         add_entries(1)
         memos_forget()
         with django_assert_max_num_queries(18) as few:
