@@ -185,7 +185,7 @@ class VersionedMap(_Versioned, Generic[K, T]):
             if len(self._entries) >= self.size:
                 # dicts keep insertion order: the first half are the oldest entries
                 for old in list(self._entries)[: self.size // 2]:
-                    del self._entries[old]
+                    self._entries.pop(old, None)
             self._entries[key] = (now, value)
         return value
 

@@ -36,6 +36,13 @@ def png(path: Path) -> Path:
     return path
 
 
+def image_loaded(image) -> bool:
+    """Whether the <img> loaded a real picture: waits until the browser is done with it
+    (visible is not loaded), then checks it has pixels (a refused download has none)."""
+    image.page.wait_for_function("img => img.complete", arg=image.element_handle())
+    return image.evaluate("img => img.naturalWidth > 0")
+
+
 def sign_in(visitor, login_url: str, email: str) -> None:
     visitor.goto(login_url)
     page = visitor.page
@@ -94,7 +101,7 @@ def test_a_ticket_from_portal_to_closed(visitor, customer, agent, tmp_path):
     expect(page.get_by_text(MESSAGE)).to_be_visible()
     thumbnail = page.locator("img.thumb").first
     expect(thumbnail).to_be_visible()
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image_loaded(thumbnail)
 
     # A reply to the customer, then an internal note.
     page.get_by_label("Reply", exact=True).fill(REPLY)
@@ -112,7 +119,7 @@ def test_a_ticket_from_portal_to_closed(visitor, customer, agent, tmp_path):
     assert NOTE not in page.content()
     own_image = page.locator("img.thumb").first
     expect(own_image).to_be_visible()
-    assert own_image.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert image_loaded(own_image)
     page.get_by_label("Your reply").fill(CUSTOMER_REPLY)
     page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("load")
