@@ -8,7 +8,9 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from routing.models import Team
 
-        from .models import Agent, AgentDepartmentAccess, Role
+        from .backends import USERS
+        from .models import Agent, AgentDepartmentAccess, Role, User
         from .permissions import SCOPES
 
         SCOPES.watch(Agent, AgentDepartmentAccess, Role, Team).watch_m2m(Team.members.through)
+        USERS.watch(User)

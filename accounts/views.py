@@ -152,7 +152,7 @@ def register_verify(request: HttpRequest, token: str) -> HttpResponse:
             user = form.save()
         except ValidationError:
             return render(request, "portal/register_invalid.html", {"expired": False}, status=400)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="accounts.backends.ModelBackend")
         messages.success(
             request,
             _("Welcome! Your account is ready; you sign in with %(email)s.")

@@ -287,8 +287,17 @@ HELPDESK_QUERY_CACHE = env.bool("QUERY_CACHE", default=True)
 # Sessions are read from the cache when it is shared by every process (Redis): a sign-out
 # then ends the session everywhere at once. A per-process cache would let other processes
 # keep a signed-out session, so sessions stay in the database alone there.
-if CACHES["default"]["BACKEND"].endswith(("RedisCache", "PyMemcacheCache", "PyLibMCCache")):
+HELPDESK_SHARED_CACHE = CACHES["default"]["BACKEND"].endswith(
+    ("RedisCache", "PyMemcacheCache", "PyLibMCCache")
+)
+if HELPDESK_SHARED_CACHE:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Django's ModelBackend, keeping the signed-in user's row per process when the cache is shared
+# (accounts/backends.py). Django's own stays listed for sessions signed in before.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.ModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- Security -------------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
