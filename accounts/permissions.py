@@ -126,6 +126,18 @@ def _scope_load(user: User) -> AgentScope | None:
     )
 
 
+def visibility_key(user: User) -> tuple[object, ...]:
+    """Everything `visible_tickets(user)` depends on besides the ticket data (which
+    `helpdesk.lib.querycache` watches): a part of the key of results cached per user."""
+    return (
+        getattr(user, "pk", None),
+        bool(getattr(user, "is_authenticated", False) and user.is_active),
+        bool(getattr(user, "is_superuser", False)),
+        getattr(user, "organization_id", None),
+        SCOPES.token(),
+    )
+
+
 def forget_scope(user: User) -> None:
     """Drop the cached scope after the user's agent profile, access or teams changed."""
     user.__dict__.pop("_agent_scope", None)

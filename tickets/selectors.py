@@ -94,17 +94,27 @@ def attachment_get_for_user(*, user: User, attachment_id: int) -> Attachment:
 # the people on the ticket, and the options of the action forms.
 
 
-def ticket_get_for_page(*, user: User, number: str) -> Ticket:
+def ticket_get_for_page(*, user: User, number: str, cached: bool = False) -> Ticket:
     """The ticket with everything the staff ticket page's header and customer card show: one
     query joined to the people and the thread, the admin-defined rows from tickets.related,
-    and its CTI item (one more query) when it has one; 404 when the user may not see it."""
-    ticket = (
-        permissions.visible_tickets(user)
-        .select_related("user", "organization", "assignee", "thread")
-        .defer("search_document")
-        .filter(number=number)
-        .first()
-    )
+    and its CTI item (one more query) when it has one; 404 when the user may not see it.
+    With `cached` (the page, not the actions), the row comes from the query cache until
+    ticket data or the user's scope change."""
+
+    def load() -> Ticket | None:
+        return (
+            permissions.visible_tickets(user)
+            .select_related("user", "organization", "assignee", "thread")
+            .defer("search_document")
+            .filter(number=number)
+            .first()
+        )
+
+    if cached:
+        key = (str(number), permissions.visibility_key(user))
+        ticket = querycache.remember("ticket for page", key, load)
+    else:
+        ticket = load()
     if ticket is None:
         raise Http404("No such ticket.")
     related_attach([ticket])
@@ -149,7 +159,8 @@ def ticket_list_other_for_customer(*, ticket: Ticket, user: User, limit: int = 5
         .only("number", "subject", "created_at", "status__name", "status__state")
         .order_by("-created_at", "-pk")[:limit]
     )
-    return querycache.cached(others, "other tickets", lambda: list(others))
+    key = (ticket.pk, ticket.user_id, limit, permissions.visibility_key(user))
+    return querycache.remember("other tickets", key, lambda: list(others))
 
 
 @dataclass(frozen=True)
@@ -189,7 +200,8 @@ def ticket_people(*, ticket: Ticket) -> tuple[list[str], list[TicketPerson]]:
     emails: list[tuple[int, str]] = []
     people: list[TicketPerson] = []
     rows = addresses.union(collaborators, all=True)
-    for kind, user_id, name, email, order in querycache.cached(rows, "people", lambda: list(rows)):
+    key = (ticket.pk, ticket.user_id)
+    for kind, user_id, name, email, order in querycache.remember("people", key, lambda: list(rows)):
         if kind == "email":
             emails.append((order, email))
         else:

@@ -128,6 +128,10 @@ class _Versioned:
     def _token(self) -> str | None:
         return token_get(self.key)
 
+    def token(self) -> str | None:
+        """The rows' current version (part of a cache key for what is derived from them)."""
+        return self._token()
+
     def _changed_in_open_transaction(self) -> bool:
         connection = transaction.get_connection()
         return connection.in_atomic_block and any(

@@ -36,6 +36,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import permissions
 from accounts.decorators import agent_required
 from accounts.models import User
+from helpdesk.lib import querycache
 from helpdesk.lib.sanitize import render_body, render_markdown, render_text
 
 from .. import forms as ticket_forms
@@ -300,6 +301,25 @@ def entries_render(ticket: Ticket, entries: list[ThreadEntry], *, remote_pk: str
         cache.set_many(fresh, ENTRY_CACHE_SECONDS)
 
 
+def thread_html(ticket: Ticket, user: User, *, remote_pk: str = "") -> list[SafeString]:
+    """The thread's entries as rendered articles. The page is for agents, who all read the
+    same thread: it is kept in the query cache until ticket data changes, for each language
+    and time zone (an entry with its remote images shown is rendered anew)."""
+
+    def render() -> list[str]:
+        entries = ticket_thread_for_page(ticket=ticket, user=user, bodies=False)
+        entries_render(ticket, entries, remote_pk=remote_pk)
+        return [str(entry.html) for entry in entries]
+
+    if remote_pk:
+        articles = render()
+    else:
+        key = (ticket.pk, get_language(), timezone.get_current_timezone_name())
+        articles = querycache.remember("staff thread", key, render)
+    # Each article is the entry template's own output (see entries_render).
+    return [mark_safe(html) for html in articles]  # noqa: S308
+
+
 def _abilities(user: User, ticket: Ticket) -> dict[str, bool]:
     """What the agent may do here, each answered by `accounts.permissions.can`."""
     takes_messages = ticket.status.state in TAKES_MESSAGES
@@ -391,15 +411,14 @@ def _page_context(
     can = _abilities(user, ticket)
     options = ticket_action_options(ticket=ticket, user=user)
     _limit_statuses(options, can["states"])
-    entries = ticket_thread_for_page(ticket=ticket, user=user, bodies=False)
-    entries_render(ticket, entries, remote_pk=request.GET.get("remote", ""))
+    thread = thread_html(ticket, user, remote_pk=request.GET.get("remote", ""))
     emails, collaborators = ticket_people(ticket=ticket)
     show_events = request.GET.get("history") == "1"
     return {
         "ticket": ticket,
         "nav_active": "tickets",
         "can": can,
-        "entries": entries,
+        "thread": thread,
         "emails": emails,
         "collaborators": collaborators,
         "other_tickets": ticket_list_other_for_customer(ticket=ticket, user=user),
@@ -432,7 +451,7 @@ def _render_page(
 @agent_required
 @require_GET
 def ticket_detail(request: HttpRequest, number: str) -> HttpResponse:
-    ticket = ticket_get_for_page(user=request.user, number=number)
+    ticket = ticket_get_for_page(user=request.user, number=number, cached=True)
     return _render_page(request, ticket)
 
 
