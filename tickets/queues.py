@@ -132,6 +132,11 @@ def queue_lookups() -> Lookups:
     return _LOOKUPS.get()
 
 
+def lookups_token() -> str | None:
+    """The version of the lookups (part of the key of what is derived from them)."""
+    return _LOOKUPS.token()
+
+
 def _lookups_load() -> Lookups:
     """In two queries whatever their number: one UNION over the small tables and one for the
     agents."""
@@ -532,7 +537,7 @@ ROW_FIELDS = (
 )
 
 
-def tickets_rows(ids: Iterable[int], *, user: User) -> list[Ticket]:
+def tickets_rows(ids: Iterable[int], *, user: User, attach: bool = True) -> list[Ticket]:
     """The tickets with these ids, in this order, with what a row shows joined in.
 
     Pages are fetched in two steps: the page's ids from `queue_list(...).values_list("pk")`
@@ -549,8 +554,14 @@ def tickets_rows(ids: Iterable[int], *, user: User) -> list[Ticket]:
     )
     by_pk = {ticket.pk: ticket for ticket in rows}
     tickets = [by_pk[pk] for pk in ids if pk in by_pk]
-    related_attach(tickets, ("department", "status", "priority", "team"))
+    if attach:
+        rows_attach(tickets)
     return tickets
+
+
+def rows_attach(tickets: list[Ticket]) -> None:
+    """Join the kept department, status, priority and team rows to queue rows."""
+    related_attach(tickets, ("department", "status", "priority", "team"))
 
 
 # --- the dashboard --------------------------------------------------------------------------

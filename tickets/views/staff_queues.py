@@ -155,12 +155,27 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
         raise Http404("No such queue.")
     form = queues.QueueFilterForm(request.GET or None, lookups=lookups)
     filters = form.filters()
-    tickets = queues.queue_list(current, user=request.user, filters=filters, lookups=lookups)
-    # The page's ids first, then its rows (see `queues.tickets_rows`).
     per_page = filters.get("per_page") or queues.PAGE_SIZES[0]
-    ids = Paginator(querycache.CachedPages(tickets.values_list("pk", flat=True)), per_page)
-    page = ids.get_page(request.GET.get("page"))
-    page.object_list = queues.tickets_rows(page.object_list, user=request.user)
+
+    def load() -> tuple[int, int, list[Any]]:
+        tickets = queues.queue_list(current, user=request.user, filters=filters, lookups=lookups)
+        # The page's ids first, then its rows (see `queues.tickets_rows`).
+        ids = Paginator(querycache.CachedPages(tickets.values_list("pk", flat=True)), per_page)
+        page = ids.get_page(request.GET.get("page"))
+        rows = queues.tickets_rows(page.object_list, user=request.user, attach=False)
+        return page.paginator.count, page.number, rows
+
+    # The page as a whole (its count, number and rows) until ticket data changes: keyed by
+    # the queue, every GET parameter, what the agent may see and the queues' definitions.
+    key = (
+        queue,
+        sorted(request.GET.lists()),
+        permissions.visibility_key(request.user),
+        queues.lookups_token(),
+    )
+    count, number, rows = querycache.remember("queue page", key, load)
+    page = Paginator(KnownPage(count, (number - 1) * per_page, rows), per_page).page(number)
+    queues.rows_attach(page.object_list)
     rows_render(page.object_list)
     context = {
         "queue": current,
@@ -186,6 +201,26 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     # The same URL answers the whole page or the table alone: caches must tell them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+class KnownPage:
+    """One page of a list whose count and rows are known, as `Paginator` uses it."""
+
+    ordered = True
+
+    def __init__(self, count: int, start: int, rows: list[Any]) -> None:
+        self._count, self._start, self._rows = count, start, rows
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, item: slice) -> list[Any]:
+        if not isinstance(item, slice) or item.start != self._start:
+            raise IndexError("only the known page")
+        return self._rows
 
 
 # --- rows -----------------------------------------------------------------------------------
