@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.paginator import Page, Paginator
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
@@ -168,3 +169,28 @@ class CachedPages:
             lambda: list(self.queryset[item]),
             query_key=self._query_key,
         )
+
+
+class KnownPage:
+    """One page of a list whose count and rows are known, as `Paginator` uses it."""
+
+    ordered = True
+
+    def __init__(self, count: int, start: int, rows: list[Any]) -> None:
+        self._count, self._start, self._rows = count, start, rows
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, item: slice) -> list[Any]:
+        if not isinstance(item, slice) or item.start != self._start:
+            raise IndexError("only the known page")
+        return self._rows
+
+
+def known_page(count: int, number: int, rows: list[Any], per_page: int) -> Page:
+    """Page `number` of a list of `count` items, whose rows are `rows`."""
+    return Paginator(KnownPage(count, (number - 1) * per_page, rows), per_page).page(number)

@@ -201,12 +201,24 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
         return redirect_to_login(request.get_full_path(), reverse("portal:login"))
     if permissions.is_agent(request.user):
         return _staff_redirect()
-    tickets = _my_tickets(request.user)
-    # The page's ids first (kept in the query cache with the count), then its rows.
-    ids = querycache.CachedPages(tickets.values_list("pk", flat=True))
-    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = {ticket.pk: ticket for ticket in tickets.filter(pk__in=page.object_list)}
-    page.object_list = [rows[pk] for pk in page.object_list if pk in rows]
+    page_asked = request.GET.get("page")
+
+    def load() -> tuple[int, int, list[Ticket]]:
+        tickets = _my_tickets(request.user)
+        # The page's ids first (kept in the query cache with the count), then its rows.
+        ids = querycache.CachedPages(tickets.values_list("pk", flat=True))
+        page = Paginator(ids, PAGE_SIZE).get_page(page_asked)
+        rows = {ticket.pk: ticket for ticket in tickets.filter(pk__in=page.object_list)}
+        return (
+            page.paginator.count,
+            page.number,
+            [rows[pk] for pk in page.object_list if pk in rows],
+        )
+
+    # The page as a whole until ticket data changes, for what this customer may see.
+    key = (page_asked, permissions.visibility_key(request.user))
+    count, number, rows = querycache.remember("my tickets page", key, load)
+    page = querycache.known_page(count, number, rows, PAGE_SIZE)
     return render(
         request,
         "tickets/portal/list.html",

@@ -174,7 +174,7 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
         queues.lookups_token(),
     )
     count, number, rows = querycache.remember("queue page", key, load)
-    page = Paginator(KnownPage(count, (number - 1) * per_page, rows), per_page).page(number)
+    page = querycache.known_page(count, number, rows, per_page)
     queues.rows_attach(page.object_list)
     rows_render(page.object_list)
     context = {
@@ -201,26 +201,6 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     # The same URL answers the whole page or the table alone: caches must tell them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
-
-
-class KnownPage:
-    """One page of a list whose count and rows are known, as `Paginator` uses it."""
-
-    ordered = True
-
-    def __init__(self, count: int, start: int, rows: list[Any]) -> None:
-        self._count, self._start, self._rows = count, start, rows
-
-    def count(self) -> int:
-        return self._count
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, item: slice) -> list[Any]:
-        if not isinstance(item, slice) or item.start != self._start:
-            raise IndexError("only the known page")
-        return self._rows
 
 
 # --- rows -----------------------------------------------------------------------------------
