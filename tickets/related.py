@@ -61,3 +61,8 @@ def related_attach(tickets: Iterable[Ticket], names: Iterable[str] = tuple(MODEL
                     continue
                 row = copies[(name, pk)] = copy.copy(kept)
             field.set_cached_value(ticket, row)
+
+
+def related_tokens() -> tuple[str | None, ...]:
+    """The versions of the kept rows (part of the key of what is rendered from them)."""
+    return tuple(memo.token() for memo in _ROWS.values())

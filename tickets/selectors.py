@@ -245,6 +245,12 @@ def _tree_names(rows: list[tuple[int, str, int, int]]) -> list[tuple[int, str]]:
     return [(pk, label) for _order, label, pk in sorted(labelled, key=lambda r: (r[0], r[1]))]
 
 
+def action_options_token() -> str | None:
+    """The version of the kept action options (part of the key of what is rendered from
+    them)."""
+    return _OPTIONS.token()
+
+
 def ticket_action_options(*, ticket: Ticket, user: User) -> TicketActionOptions:
     """Everything the action forms offer: statuses, priorities, active departments, help
     topics, teams and CTI items, the agents the ticket's department accepts as assignees (see

@@ -359,3 +359,41 @@ def test_the_kept_thread_follows_new_entries_and_removed_files(client):
     html = client.get(page).content.decode()
     assert "second look" in html
     assert "server.log" not in html
+
+
+def test_a_kept_ticket_page_carries_each_sessions_own_csrf_token():
+    """One agent in two browsers: the second gets the page from the cache, with forms that
+    post under its own session (the token is put in per request, never kept)."""
+    import re
+
+    from django.test import Client
+
+    from tickets.models import ThreadEntry
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket = open_ticket(department=department)
+    page = reverse("tickets_staff:ticket", args=[ticket.number])
+    browsers = [Client(enforce_csrf_checks=True) for _ in range(2)]
+    for browser in browsers:
+        browser.force_login(agent)
+    pages = [browser.get(page).content.decode() for browser in browsers]
+    with CaptureQueriesContext(connection) as captured:
+        pages.append(browsers[1].get(page).content.decode())
+    assert len(captured) == 2  # session and user: the fragment was kept
+
+    posted = 0
+    for browser, html in zip([browsers[0], browsers[1], browsers[1]], pages, strict=True):
+        assert "csrf0placeholder" not in html
+        # the fragment's forms and the layout's sign-out form
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+        assert len(tokens) == 2
+        for token in tokens:
+            response = browser.post(
+                reverse("tickets_staff:note", args=[ticket.number]),
+                {"csrfmiddlewaretoken": token, "note-body": "checked the logs"},
+            )
+            assert response.status_code == 302
+            posted += 1
+    notes = ThreadEntry.objects.filter(thread__ticket=ticket, body="checked the logs")
+    assert notes.count() == posted == 6
