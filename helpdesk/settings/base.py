@@ -281,9 +281,6 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Cache ----------------------------------------------------------------------------------
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
-# Counts and pages of the ticket lists are kept in the cache until ticket data changes
-# (helpdesk/lib/querycache.py).
-HELPDESK_QUERY_CACHE = env.bool("QUERY_CACHE", default=True)
 # Sessions are read from the cache when it is shared by every process (Redis): a sign-out
 # then ends the session everywhere at once. A per-process cache would let other processes
 # keep a signed-out session, so sessions stay in the database alone there.
@@ -292,6 +289,11 @@ HELPDESK_SHARED_CACHE = CACHES["default"]["BACKEND"].endswith(
 )
 if HELPDESK_SHARED_CACHE:
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Ticket lists, the dashboard and the staff ticket page are kept in the cache until ticket
+# data changes (helpdesk/lib/querycache.py): on by default when every process shares the
+# cache; with a per-process cache a change made by another process (a Celery worker
+# fetching mail) would show only once the kept result expires.
+HELPDESK_QUERY_CACHE = env.bool("QUERY_CACHE", default=HELPDESK_SHARED_CACHE)
 # Django's ModelBackend, keeping the signed-in user's row per process when the cache is shared
 # (accounts/backends.py). Django's own stays listed for sessions signed in before.
 AUTHENTICATION_BACKENDS = [
