@@ -399,3 +399,30 @@ def test_a_kept_ticket_page_carries_each_sessions_own_csrf_token():
             posted += 1
     notes = ThreadEntry.objects.filter(thread__ticket=ticket, body="checked the logs")
     assert notes.count() == posted == 6
+
+
+def test_a_kept_queue_page_carries_each_sessions_own_csrf_token():
+    import re
+
+    from django.test import Client
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    open_ticket(department=department)
+    browsers = [Client(enforce_csrf_checks=True) for _ in range(2)]
+    for browser in browsers:
+        browser.force_login(agent)
+    pages = [browser.get(QUEUE).content.decode() for browser in browsers]
+    with CaptureQueriesContext(connection) as captured:
+        pages.append(browsers[1].get(QUEUE).content.decode())
+    assert len(captured) == 2  # session and user: the page was kept
+
+    for browser, html in zip([browsers[0], browsers[1], browsers[1]], pages, strict=True):
+        assert "csrf0placeholder" not in html
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+        assert len(tokens) == 2  # the bulk form and the layout's sign-out form
+        for token in tokens:
+            response = browser.post(
+                reverse("tickets_staff:bulk"), {"csrfmiddlewaretoken": token, "action": "status"}
+            )
+            assert response.status_code != 403  # refused for the missing tickets, not CSRF

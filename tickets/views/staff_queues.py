@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import engines
+from django.template.loader import get_template
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
@@ -33,6 +34,7 @@ from accounts import permissions
 from accounts.decorators import agent_required
 from accounts.models import User
 from helpdesk.lib import querycache
+from helpdesk.lib.fragments import fragment
 from routing.models import Department, Team
 
 from .. import queues
@@ -175,8 +177,6 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     )
     count, number, rows = querycache.remember("queue page", key, load)
     page = querycache.known_page(count, number, rows, per_page)
-    queues.rows_attach(page.object_list)
-    rows_render(page.object_list)
     context = {
         "queue": current,
         "page": page,
@@ -193,14 +193,32 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
         and request.htmx.target == TABLE_ID
         and not request.htmx.history_restore_request
     ):
+        queues.rows_attach(page.object_list)
+        rows_render(page.object_list)
         response = render(request, "tickets/staff/_partials/queue_table.html", context)
     else:
-        context["queue_nav"] = _queue_nav(request, lookups)
-        context["bulk"] = _bulk_selects(lookups)
+
+        def render_content(extra: dict[str, Any]) -> str:
+            queues.rows_attach(page.object_list)
+            rows_render(page.object_list)
+            content = {
+                **context,
+                "queue_nav": _queue_nav(request, lookups),
+                "bulk": _bulk_selects(lookups),
+                **extra,
+            }
+            return get_template(CONTENT_TEMPLATE).render(content, request)
+
+        # The page below the header, kept with the same key as its rows (its navigation,
+        # filters and bulk pickers come from the lookups and the agent's scope).
+        context["content_html"] = fragment(request, "queue content", key, render_content)
         response = render(request, "tickets/staff/queue.html", context)
     # The same URL answers the whole page or the table alone: caches must tell them apart.
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+CONTENT_TEMPLATE = "tickets/staff/_partials/queue_content.html"
 
 
 # --- rows -----------------------------------------------------------------------------------

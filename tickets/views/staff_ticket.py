@@ -37,8 +37,8 @@ from accounts import permissions
 from accounts.decorators import agent_required
 from accounts.models import User
 from helpdesk.config import config
-from helpdesk.jinja import request_csrf_token
 from helpdesk.lib import querycache
+from helpdesk.lib.fragments import fragment
 from helpdesk.lib.sanitize import render_body, render_markdown, render_text
 
 from .. import forms as ticket_forms
@@ -459,45 +459,25 @@ def _render_page(
     return response
 
 
-# Stands for the request's CSRF token in a kept fragment; each request puts its own in.
-CSRF_PLACEHOLDER = "csrf0placeholder0a41c9e27d5b4f0f8e3d6a1b2c7f9e04"
-
-
 def _main_cached(request: HttpRequest, ticket: Ticket) -> SafeString:
-    """The `#ticket` fragment as this agent sees it, kept in the query cache until ticket
-    data changes. The key names everything else it shows: what the agent may see and do
-    (their visibility key), the action forms' options, the kept statuses, priorities,
-    departments, help topics and SLA plans, the desk's settings, the GET parameters, the
-    language and time zone, and the minute (due dates show as "in 2 hours"). The forms in
-    it are rendered with a placeholder for the CSRF token."""
-    user = request.user
+    """The `#ticket` fragment as this agent sees it (helpdesk.lib.fragments). Its key names
+    everything it shows besides ticket data: what the agent may see and do (their
+    visibility key), the action forms' options, the kept statuses, priorities, departments,
+    help topics and SLA plans, the desk's settings and the GET parameters."""
     key = (
         ticket.pk,
-        permissions.visibility_key(user),
+        permissions.visibility_key(request.user),
         action_options_token(),
         related_tokens(),
         repr(config()),
         sorted(request.GET.lists()),
-        get_language(),
-        timezone.get_current_timezone_name(),
-        timezone.now().strftime("%Y%m%d%H%M"),
     )
 
-    def render_main() -> str:
-        context = {**_page_context(request, ticket), "csrf_token": CSRF_PLACEHOLDER}
-        token = getattr(request, "_helpdesk_csrf_token", None)
-        request._helpdesk_csrf_token = CSRF_PLACEHOLDER  # type: ignore[attr-defined]
-        try:
-            return get_template(MAIN).render(context, request)
-        finally:
-            if token is None:
-                del request._helpdesk_csrf_token  # type: ignore[attr-defined]
-            else:
-                request._helpdesk_csrf_token = token  # type: ignore[attr-defined]
+    def render_main(extra: dict[str, object]) -> str:
+        context = {**_page_context(request, ticket), **extra}
+        return get_template(MAIN).render(context, request)
 
-    html = querycache.remember("staff ticket main", key, render_main)
-    # The fragment is the page template's own output; only the token is put in.
-    return mark_safe(html.replace(CSRF_PLACEHOLDER, request_csrf_token(request)))  # noqa: S308
+    return fragment(request, "staff ticket main", key, render_main)
 
 
 @csp_update(REMOTE_IMAGES_CSP)
