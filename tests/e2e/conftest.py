@@ -67,6 +67,14 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _pages_kept(settings):
+    """The live server runs in this process, so its cache is shared by every request as
+    Redis is in production: the browser goes through the kept pages and fragments
+    (helpdesk.lib.querycache, helpdesk.lib.fragments) and their CSRF tokens."""
+    settings.HELPDESK_QUERY_CACHE = True
+
+
 @pytest.fixture
 def visitor(chromium, live_server):
     """A factory of `Visitor`s; every context is closed after the test."""

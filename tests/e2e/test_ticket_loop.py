@@ -103,6 +103,11 @@ def test_a_ticket_from_portal_to_closed(visitor, customer, agent, tmp_path):
     expect(thumbnail).to_be_visible()
     assert image_loaded(thumbnail)
 
+    # Seen again unchanged, the page is the kept one: its forms carry this session's token.
+    page.reload()
+    expect(page.get_by_text(MESSAGE)).to_be_visible()
+    assert "csrf0placeholder" not in page.content()
+
     # A reply to the customer, then an internal note.
     page.get_by_label("Reply", exact=True).fill(REPLY)
     page.get_by_role("button", name="Send reply").click()
