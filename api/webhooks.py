@@ -30,6 +30,7 @@ import secrets
 import socket
 import time
 from datetime import timedelta
+from itertools import chain
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -45,6 +46,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from helpdesk.lib.memo import VersionedMemo
 from sla.signals import tickets_auto_closed, tickets_overdue
 from tickets.models import EventAction, ThreadEntry, ThreadEvent, Ticket
 from tickets.signals import ticket_created, ticket_event
@@ -223,6 +225,25 @@ def _payload(
 # --- fan-out --------------------------------------------------------------------------------
 
 
+def _subscribed_events() -> frozenset[str]:
+    return frozenset(
+        chain.from_iterable(Webhook.objects.filter(is_active=True).values_list("events", flat=True))
+    )
+
+
+# The events some active endpoint listens to, kept per process until a webhook is saved or
+# deleted: most desks have none, and every change of a ticket asks. The automatic disabling
+# (an UPDATE, no signal) leaves it wider than the truth, which only costs the fresh check in
+# `deliveries_create`.
+_SUBSCRIBED = VersionedMemo("api.webhook_events", _subscribed_events).watch(Webhook)
+
+
+def listened(*events: str) -> bool:
+    """Whether an active endpoint may be subscribed to one of `events`."""
+    subscribed = _SUBSCRIBED.get()
+    return any(event in subscribed for event in events)
+
+
 def deliveries_create(event: str, payload_for: Any) -> list[WebhookDelivery]:
     """A delivery for each active endpoint subscribed to `event`, queued for the workers."""
     hooks = [hook for hook in Webhook.objects.filter(is_active=True) if event in hook.events]
@@ -243,6 +264,8 @@ def deliveries_create(event: str, payload_for: Any) -> list[WebhookDelivery]:
 def _on_created(
     sender: Any, ticket: Ticket, entry: ThreadEntry | None = None, **kwargs: Any
 ) -> None:
+    if not listened(WebhookEvent.TICKET_CREATED):
+        return
     try:
         ticket = Ticket.objects.select_related("status", "priority", "department", "user").get(
             pk=ticket.pk
@@ -260,6 +283,8 @@ def _on_event(sender: Any, ticket: Ticket, event: ThreadEvent, **kwargs: Any) ->
     if event.action == EventAction.CREATED:
         return  # ticket_created covers it, with the first message
     names = EVENTS_FOR_ACTION.get(event.action, (WebhookEvent.TICKET_UPDATED,))
+    if not listened(*names):
+        return
     try:
         fresh = Ticket.objects.select_related("status", "priority", "department", "user").get(
             pk=ticket.pk

@@ -406,3 +406,34 @@ def test_tickets_the_scheduled_jobs_change_are_delivered_too(
         for r in receiver.requests
     )
     assert sent == [("ticket.closed", "auto_closed"), ("ticket.status_changed", "auto_closed")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_endpoint_saved_after_changes_without_one_gets_the_next_change(receiver):
+    """Whether any endpoint listens is kept per process (most desks have none): a webhook
+    saved, switched off or on counts from the next change on."""
+    from django.core.cache import cache
+
+    from helpdesk.lib.memo import memos_forget
+    from tests.routing.factories import DepartmentFactory
+
+    cache.clear()
+    memos_forget()
+    department = DepartmentFactory(name="Front line")
+    open_ticket(department=department)
+    assert not webhooks.listened(WebhookEvent.TICKET_CREATED)
+    assert WebhookDelivery.objects.count() == 0
+
+    hook = hook_for(receiver)
+    open_ticket(department=department)
+    assert WebhookDelivery.objects.count() == 1
+
+    hook.is_active = False
+    hook.save()
+    open_ticket(department=department)
+    assert WebhookDelivery.objects.count() == 1
+
+    hook.is_active = True
+    hook.save()
+    open_ticket(department=department)
+    assert WebhookDelivery.objects.count() == 2
