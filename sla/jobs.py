@@ -164,7 +164,7 @@ def overdue_check(*, now: datetime | None = None) -> OverdueResult:
                 result.alerted.append(pk)
             result.marked.append(pk)
         ThreadEvent.objects.bulk_create(events, batch_size=_batch_size())
-        querycache.data_changed()
+        querycache.data_changed(tickets=[*result.marked, *result.escalated])
         marked_ids, alerted = list(result.marked), list(result.alerted)
         transaction.on_commit(lambda: _after_overdue(marked_ids, alerted))
     logger.info("Overdue: %d marked, %d escalated", len(result.marked), len(result.escalated))
@@ -263,7 +263,7 @@ def auto_close(*, now: datetime | None = None) -> list[int]:
                 )
         ThreadEvent.objects.bulk_create(events, batch_size=_batch_size())
         if events:
-            querycache.data_changed()
+            querycache.data_changed(tickets=closed)
         ids = list(closed)
         if ids:
             transaction.on_commit(lambda: tickets_auto_closed.send(sender=Ticket, ticket_ids=ids))

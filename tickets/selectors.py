@@ -1,6 +1,7 @@
 """Reads of tickets, always through `accounts.permissions`."""
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
@@ -110,11 +111,7 @@ def ticket_get_for_page(*, user: User, number: str, cached: bool = False) -> Tic
             .first()
         )
 
-    if cached:
-        key = (str(number), permissions.visibility_key(user))
-        ticket = querycache.remember("ticket for page", key, load)
-    else:
-        ticket = load()
+    ticket = _ticket_kept(user, str(number), load) if cached else load()
     if ticket is None:
         raise Http404("No such ticket.")
     related_attach([ticket])
@@ -123,6 +120,30 @@ def ticket_get_for_page(*, user: User, number: str, cached: bool = False) -> Tic
             pk=ticket.cti_item_id
         )
     return ticket
+
+
+# Ticket numbers never change: the pk of each number seen, per process.
+_PKS_BY_NUMBER: dict[str, int] = {}
+
+
+def _ticket_kept(user: User, number: str, load: Callable[[], Ticket | None]) -> Ticket | None:
+    """The ticket row kept for this user until it changes (the query cache's ticket scope)."""
+    key = (number, permissions.visibility_key(user))
+    pk = _PKS_BY_NUMBER.get(number)
+    if pk is not None:
+        ticket = querycache.remember_scoped("ticket for page", key, load, [f"ticket:{pk}"])
+        if ticket is None or ticket.pk == pk:
+            return ticket
+    # First seen here, or the number now names another ticket (a test database's).
+    ticket = load()
+    if ticket is None:
+        return None
+    if len(_PKS_BY_NUMBER) > 100_000:
+        _PKS_BY_NUMBER.clear()
+    _PKS_BY_NUMBER[number] = ticket.pk
+    return querycache.remember_scoped(
+        "ticket for page", key, lambda: ticket, [f"ticket:{ticket.pk}"]
+    )
 
 
 def ticket_thread_for_page(*, ticket: Ticket, user: User, bodies: bool = True) -> list[ThreadEntry]:
@@ -160,7 +181,9 @@ def ticket_list_other_for_customer(*, ticket: Ticket, user: User, limit: int = 5
         .order_by("-created_at", "-pk")[:limit]
     )
     key = (ticket.pk, ticket.user_id, limit, permissions.visibility_key(user))
-    return querycache.remember("other tickets", key, lambda: list(others))
+    return querycache.remember_scoped(
+        "other tickets", key, lambda: list(others), [f"customer:{ticket.user_id}"]
+    )
 
 
 @dataclass(frozen=True)
@@ -201,7 +224,8 @@ def ticket_people(*, ticket: Ticket) -> tuple[list[str], list[TicketPerson]]:
     people: list[TicketPerson] = []
     rows = addresses.union(collaborators, all=True)
     key = (ticket.pk, ticket.user_id)
-    for kind, user_id, name, email, order in querycache.remember("people", key, lambda: list(rows)):
+    kept = querycache.remember_scoped("people", key, lambda: list(rows), [f"ticket:{ticket.pk}"])
+    for kind, user_id, name, email, order in kept:
         if kind == "email":
             emails.append((order, email))
         else:

@@ -261,7 +261,7 @@ def _entry_add(
     if document != ticket.search_document:
         ticket.search_document = document
         Ticket.objects.filter(pk=ticket.pk).update(search_document=document)
-        querycache.data_changed()
+        querycache.data_changed(tickets=[ticket.pk])
     return entry
 
 

@@ -27,16 +27,25 @@ from . import querycache
 CSRF_PLACEHOLDER = "csrf0placeholder0a41c9e27d5b4f0f8e3d6a1b2c7f9e04"
 
 
+def minute() -> str:
+    """The current minute, part of every fragment's key."""
+    return timezone.now().strftime("%Y%m%d%H%M")
+
+
 def fragment(
     request: HttpRequest,
     kind: str,
     parts: tuple[Any, ...],
     render: Callable[[dict[str, Any]], str],
+    *,
+    scopes: list[str] | None = None,
 ) -> SafeString:
     """`render(extra_context)`'s HTML, or what it gave for the same `kind` and `parts` (in
     this language, time zone and minute) since the data last changed. `render` must put
     `extra_context` into its template context: it holds the placeholder token for Django's
-    `{% csrf_token %}`; Jinja2's `csrf_field(request)` takes it from the request."""
+    `{% csrf_token %}`; Jinja2's `csrf_field(request)` takes it from the request. With
+    `scopes`, the fragment depends on the ticket data of those scopes only
+    (`querycache.remember_scoped`)."""
 
     def compute() -> str:
         saved = getattr(request, "_helpdesk_csrf_token", None)
@@ -53,8 +62,11 @@ def fragment(
         *parts,
         get_language(),
         timezone.get_current_timezone_name(),
-        timezone.now().strftime("%Y%m%d%H%M"),
+        minute(),
     )
-    html = querycache.remember(kind, key, compute)
+    if scopes is None:
+        html = querycache.remember(kind, key, compute)
+    else:
+        html = querycache.remember_scoped(kind, key, compute, scopes)
     # The template's own output; only the request's token is put in.
     return mark_safe(html.replace(CSRF_PLACEHOLDER, request_csrf_token(request)))  # noqa: S308

@@ -20,7 +20,8 @@ made through another process (a Celery worker, say) only when their results expi
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -62,13 +63,16 @@ def enabled() -> bool:
     return bool(getattr(settings, "HELPDESK_QUERY_CACHE", True))
 
 
-def data_changed() -> None:
-    """The ticket data changed: results cached so far are stale once this commits."""
+def data_changed(*, tickets: Iterable[int] | None = None) -> None:
+    """The ticket data changed: results cached so far are stale once this commits.
+    `tickets` names the tickets a bulk update changed, for the results kept per ticket
+    (`remember_scoped`); without it, those of every ticket are stale."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         _bump()
     elif not _changed_in_open_transaction():
         transaction.on_commit(_bump)
+    _scopes_changed([SHARED] if tickets is None else [f"ticket:{pk}" for pk in tickets])
 
 
 def _bump() -> None:
@@ -82,9 +86,117 @@ def _changed_in_open_transaction() -> bool:
     )
 
 
-def _on_change(sender: type, **kwargs: Any) -> None:
-    if sender._meta.label in WATCHED:
-        data_changed()
+def _on_change(sender: type, instance: Any = None, **kwargs: Any) -> None:
+    label = sender._meta.label
+    if label in WATCHED:
+        data_changed(tickets=())
+        _scopes_changed(_scopes_of(label, instance))
+
+
+# --- scopes: results kept per ticket --------------------------------------------------------
+# The staff ticket page depends on one ticket, its thread and its customer's other tickets,
+# not on the rest of the desk: its results are keyed by version tokens of those scopes
+# ("ticket:<pk>", "thread:<pk>", "customer:<user pk>") and of SHARED (the rows every ticket
+# page shows: people, statuses, priorities, departments, teams; and bulk updates that name
+# no ticket). A save or delete renews the tokens of the scopes it touches when its
+# transaction commits, so the page stays kept while other tickets change.
+
+SHARED = "shared"
+SHARED_KEY = token_register("helpdesk:querycache:shared")
+SCOPE_PREFIX = "helpdesk:querycache:scope:"
+SCOPE_TTL = 7 * 24 * 60 * 60  # an expired token is made anew: only a miss
+
+
+def _scopes_of(label: str, instance: Any) -> list[str]:
+    if instance is None:
+        return [SHARED]
+    if label == "tickets.Ticket":
+        return [f"ticket:{instance.pk}", f"customer:{instance.user_id}"]
+    if label in ("tickets.ThreadEntry", "tickets.ThreadEvent"):
+        return [f"thread:{instance.thread_id}"]
+    if label == "tickets.Attachment":
+        entry_field = instance._meta.get_field("entry")
+        if entry_field.is_cached(instance):
+            return [f"thread:{instance.entry.thread_id}"]
+        from tickets.models import ThreadEntry
+
+        thread_id = (
+            ThreadEntry.objects.filter(pk=instance.entry_id)
+            .values_list("thread_id", flat=True)
+            .first()
+        )
+        return [SHARED] if thread_id is None else [f"thread:{thread_id}"]
+    if label in ("tickets.Collaborator", "tickets.Referral"):
+        return [f"ticket:{instance.ticket_id}"]
+    return [SHARED]
+
+
+_PENDING = "_helpdesk_querycache_scopes"
+
+
+def _scopes_changed(scopes: Iterable[str]) -> None:
+    """Renew the scopes' tokens once the current transaction commits (at once outside one),
+    all of a transaction's scopes in one write."""
+    scopes = set(scopes)
+    if not scopes:
+        return
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        _scopes_renew(scopes)
+        return
+    registered = any(
+        callback == _scopes_flush for _savepoints, callback, _robust in connection.run_on_commit
+    )
+    if not registered:
+        connection.__dict__[_PENDING] = set()
+        transaction.on_commit(_scopes_flush)
+    connection.__dict__[_PENDING].update(scopes)
+
+
+def _scopes_flush() -> None:
+    connection = transaction.get_connection()
+    _scopes_renew(connection.__dict__.pop(_PENDING, set()))
+
+
+def _scopes_renew(scopes: set[str]) -> None:
+    if SHARED in scopes:
+        token_renew(SHARED_KEY)
+    fresh = {SCOPE_PREFIX + scope: secrets.token_hex(8) for scope in scopes if scope != SHARED}
+    if fresh:
+        cache.set_many(fresh, SCOPE_TTL)
+
+
+def _scope_tokens(scopes: list[str]) -> tuple[str | None, ...]:
+    keys = [SCOPE_PREFIX + scope for scope in scopes]
+    found = cache.get_many(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        for key in missing:
+            cache.add(key, secrets.token_hex(8), SCOPE_TTL)
+        found.update(cache.get_many(missing))
+    return tuple(found.get(key) for key in keys)
+
+
+def remember_scoped(
+    kind: str, parts: tuple[Any, ...], compute: Callable[[], T], scopes: list[str]
+) -> T:
+    """Like `remember`, for a result that depends on the ticket data of `scopes` only (and
+    on SHARED): kept across changes of other tickets."""
+    if not enabled() or _changed_in_open_transaction():
+        return compute()
+    shared = token_get(SHARED_KEY)
+    if shared is None:
+        return compute()
+    tokens = _scope_tokens(scopes)
+    if None in tokens:  # a cache that keeps nothing
+        return compute()
+    digest = hashlib.blake2b(repr((kind, parts, shared, tokens)).encode(), digest_size=16)
+    key = f"helpdesk:querycache:scoped:{digest.hexdigest()}"
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, TTL)
+    return value
 
 
 def connect() -> None:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AgentDepartmentAccess
+from helpdesk.lib import fragments
 from sla.jobs import overdue_check
 from tests.accounts.factories import OrganizationFactory, UserFactory, agent_user, role
 from tests.routing.factories import DepartmentFactory, TeamFactory
@@ -27,9 +28,11 @@ MY_TICKETS = reverse("tickets_portal:list")
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache(settings):
+def _empty_cache(settings, monkeypatch):
     # The tests run in one process: its cache is shared by every request they make.
     settings.HELPDESK_QUERY_CACHE = True
+    # Fragments are kept per minute: a test must not see a new minute between two requests.
+    monkeypatch.setattr(fragments, "minute", lambda: "202612041200")
     cache.clear()
     yield
     cache.clear()
@@ -426,3 +429,65 @@ def test_a_kept_queue_page_carries_each_sessions_own_csrf_token():
                 reverse("tickets_staff:bulk"), {"csrfmiddlewaretoken": token, "action": "status"}
             )
             assert response.status_code != 403  # refused for the missing tickets, not CSRF
+
+
+def test_the_kept_ticket_page_outlives_changes_of_other_tickets(client):
+    """The ticket page is kept per ticket: another ticket's change (a note, a new status)
+    leaves it kept; a change of its own shows at once."""
+    from tickets.services import ticket_note_add
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket, other = open_ticket(department=department), open_ticket(department=department)
+    page = reverse("tickets_staff:ticket", args=[ticket.number])
+    client.force_login(agent)
+    steady_queries(client, page)
+
+    ticket_note_add(ticket=other, by=agent, body="elsewhere")
+    ticket_status_set(ticket=other, by=agent, status=closed_status())
+    _, after_other = queries(client, page)
+    assert len(after_other) == 2  # session and user: the page stayed kept
+
+    ticket_note_add(ticket=ticket, by=agent, body="right here")
+    assert "right here" in client.get(page).content.decode()
+
+
+def test_the_customer_card_follows_the_customers_other_tickets(client):
+    from tickets.services import ticket_subject_edit
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    customer = UserFactory()
+    ticket = open_ticket(department=department, user=customer)
+    other = open_ticket(department=department, user=customer, subject="Old subject")
+    page = reverse("tickets_staff:ticket", args=[ticket.number])
+    client.force_login(agent)
+    assert "Old subject" in client.get(page).content.decode()
+
+    ticket_subject_edit(ticket=other, by=agent, subject="Toner everywhere")
+
+    html = client.get(page).content.decode()
+    assert "Toner everywhere" in html and "Old subject" not in html
+
+
+def test_the_kept_ticket_page_follows_the_overdue_job_and_renamed_statuses(client):
+    """The SLA job updates tickets without signals and names them; a status's new name
+    changes every ticket page."""
+    from tickets.models import TicketStatus
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket = open_ticket(department=department)
+    Ticket.objects.filter(pk=ticket.pk).update(due_at=timezone.now() - timedelta(hours=1))
+    page = reverse("tickets_staff:ticket", args=[ticket.number]) + "?history=1"
+    client.force_login(agent)
+    steady_queries(client, page)
+    assert 'class="event event-overdue"' not in client.get(page).content.decode()
+
+    assert overdue_check().marked == [ticket.pk]
+    assert 'class="event event-overdue"' in client.get(page).content.decode()
+
+    status = TicketStatus.objects.get(pk=ticket.status_id)
+    status.name = "Waiting on us"
+    status.save()
+    assert "Waiting on us" in client.get(page).content.decode()

@@ -307,7 +307,7 @@ def entries_render(ticket: Ticket, entries: list[ThreadEntry], *, remote_pk: str
 
 def thread_html(ticket: Ticket, user: User, *, remote_pk: str = "") -> list[SafeString]:
     """The thread's entries as rendered articles. The page is for agents, who all read the
-    same thread: it is kept in the query cache until ticket data changes, for each language
+    same thread: it is kept in the query cache until the thread changes, for each language
     and time zone (an entry with its remote images shown is rendered anew)."""
 
     def render() -> list[str]:
@@ -319,7 +319,8 @@ def thread_html(ticket: Ticket, user: User, *, remote_pk: str = "") -> list[Safe
         articles = render()
     else:
         key = (ticket.pk, get_language(), timezone.get_current_timezone_name())
-        articles = querycache.remember("staff thread", key, render)
+        scopes = [f"thread:{ticket.thread.pk}"]
+        articles = querycache.remember_scoped("staff thread", key, render, scopes)
     # Each article is the entry template's own output (see entries_render).
     return [mark_safe(html) for html in articles]  # noqa: S308
 
@@ -460,10 +461,11 @@ def _render_page(
 
 
 def _main_cached(request: HttpRequest, ticket: Ticket) -> SafeString:
-    """The `#ticket` fragment as this agent sees it (helpdesk.lib.fragments). Its key names
-    everything it shows besides ticket data: what the agent may see and do (their
-    visibility key), the action forms' options, the kept statuses, priorities, departments,
-    help topics and SLA plans, the desk's settings and the GET parameters."""
+    """The `#ticket` fragment as this agent sees it (helpdesk.lib.fragments), kept until the
+    ticket, its thread or its customer's tickets change. Its key names everything else it
+    shows: what the agent may see and do (their visibility key), the action forms' options,
+    the kept statuses, priorities, departments, help topics and SLA plans, the desk's
+    settings and the GET parameters."""
     key = (
         ticket.pk,
         permissions.visibility_key(request.user),
@@ -477,7 +479,8 @@ def _main_cached(request: HttpRequest, ticket: Ticket) -> SafeString:
         context = {**_page_context(request, ticket), **extra}
         return get_template(MAIN).render(context, request)
 
-    return fragment(request, "staff ticket main", key, render_main)
+    scopes = [f"ticket:{ticket.pk}", f"thread:{ticket.thread.pk}", f"customer:{ticket.user_id}"]
+    return fragment(request, "staff ticket main", key, render_main, scopes=scopes)
 
 
 @csp_update(REMOTE_IMAGES_CSP)
