@@ -190,13 +190,7 @@ def remember_scoped(
     tokens = _scope_tokens(scopes)
     if None in tokens:  # a cache that keeps nothing
         return compute()
-    digest = hashlib.blake2b(repr((kind, parts, shared, tokens)).encode(), digest_size=16)
-    key = f"helpdesk:querycache:scoped:{digest.hexdigest()}"
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, TTL)
-    return value
+    return _kept("scoped", (kind, parts, shared, tokens), compute)
 
 
 def connect() -> None:
@@ -237,8 +231,13 @@ def _through(material: Callable[[], tuple[Any, ...]], compute: Callable[[], T]) 
     version = _version()
     if version is None:
         return compute()
-    digest = hashlib.blake2b(repr(material()).encode(), digest_size=16)
-    key = f"helpdesk:querycache:{version}:{digest.hexdigest()}"
+    return _kept(version, material(), compute)
+
+
+def _kept(prefix: str, material: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """The value kept under the digest of `material`, computed and kept when missing."""
+    digest = hashlib.blake2b(repr(material).encode(), digest_size=16)
+    key = f"helpdesk:querycache:{prefix}:{digest.hexdigest()}"
     value = cache.get(key)
     if value is None:
         value = compute()

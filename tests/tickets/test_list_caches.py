@@ -179,6 +179,15 @@ def test_with_the_query_cache_off_every_view_counts_again(client, settings):
     assert any("COUNT(" in sql for sql in again_sql)
 
 
+def on_a_ticket_page(client, **ticket_fields):
+    """An agent of a new department signed in, a new ticket there and its staff page."""
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket = open_ticket(department=department, **ticket_fields)
+    client.force_login(agent)
+    return agent, ticket, reverse("tickets_staff:ticket", args=[ticket.number])
+
+
 def steady_queries(client, url, params=None):
     """Queries of a request once everything it may keep is kept (a warm-up request first)."""
     client.get(url, params or {})
@@ -211,12 +220,8 @@ def test_a_warm_ticket_page_runs_two_queries_for_2_or_40_entries(client):
     people on the ticket and the customer's other tickets are kept."""
     from tickets.services import ticket_message_add, ticket_note_add
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
     customer = UserFactory()
-    ticket = open_ticket(department=department, user=customer)
-    page = reverse("tickets_staff:ticket", args=[ticket.number])
-    client.force_login(agent)
+    agent, ticket, page = on_a_ticket_page(client, user=customer)
     ticket_note_add(ticket=ticket, by=agent, body="first note")
     _, few = steady_queries(client, page)
     for index in range(19):
@@ -317,12 +322,8 @@ def test_the_ticket_page_shows_a_new_collaborator_and_address_at_once(client):
     from accounts.models import UserEmail
     from tickets.services import ticket_collaborator_add
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
     customer = UserFactory()
-    ticket = open_ticket(department=department, user=customer)
-    page = reverse("tickets_staff:ticket", args=[ticket.number])
-    client.force_login(agent)
+    agent, ticket, page = on_a_ticket_page(client, user=customer)
     client.get(page)
     client.get(page)
 
@@ -339,11 +340,7 @@ def test_the_kept_thread_follows_new_entries_and_removed_files(client):
     from tickets.models import Attachment, ThreadEntry
     from tickets.services import ticket_note_add
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
-    ticket = open_ticket(department=department)
-    page = reverse("tickets_staff:ticket", args=[ticket.number])
-    client.force_login(agent)
+    agent, ticket, page = on_a_ticket_page(client)
     ticket_note_add(ticket=ticket, by=agent, body="first look")
     entry = ThreadEntry.objects.get(thread__ticket=ticket, body="first look")
     Attachment.objects.create(
@@ -366,33 +363,40 @@ def test_the_kept_thread_follows_new_entries_and_removed_files(client):
     assert "server.log" not in html
 
 
-def test_a_kept_ticket_page_carries_each_sessions_own_csrf_token():
-    """One agent in two browsers: the second gets the page from the cache, with forms that
-    post under its own session (the token is put in per request, never kept)."""
+def kept_pages_in_two_browsers(agent, url):
+    """(browser, page's HTML, its CSRF tokens) as one agent sees `url` in two browsers, the
+    second time from the cache (checked: no query but session and user)."""
     import re
 
     from django.test import Client
 
+    browsers = [Client(enforce_csrf_checks=True) for _ in range(2)]
+    for browser in browsers:
+        browser.force_login(agent)
+    pages = [browser.get(url).content.decode() for browser in browsers]
+    with CaptureQueriesContext(connection) as captured:
+        pages.append(browsers[1].get(url).content.decode())
+    assert len(captured) == 2  # session and user: the page was kept
+    seen = []
+    for browser, html in zip([browsers[0], browsers[1], browsers[1]], pages, strict=True):
+        assert "csrf0placeholder" not in html
+        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+        assert len(tokens) == 2  # the page's forms and the layout's sign-out form
+        seen.append((browser, html, tokens))
+    return seen
+
+
+def test_a_kept_ticket_page_carries_each_sessions_own_csrf_token():
+    """One agent in two browsers: the second gets the page from the cache, with forms that
+    post under its own session (the token is put in per request, never kept)."""
     from tickets.models import ThreadEntry
 
     department = DepartmentFactory(name="Front line")
     agent = agent_user(department=department)
     ticket = open_ticket(department=department)
     page = reverse("tickets_staff:ticket", args=[ticket.number])
-    browsers = [Client(enforce_csrf_checks=True) for _ in range(2)]
-    for browser in browsers:
-        browser.force_login(agent)
-    pages = [browser.get(page).content.decode() for browser in browsers]
-    with CaptureQueriesContext(connection) as captured:
-        pages.append(browsers[1].get(page).content.decode())
-    assert len(captured) == 2  # session and user: the fragment was kept
-
     posted = 0
-    for browser, html in zip([browsers[0], browsers[1], browsers[1]], pages, strict=True):
-        assert "csrf0placeholder" not in html
-        # the fragment's forms and the layout's sign-out form
-        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
-        assert len(tokens) == 2
+    for browser, _html, tokens in kept_pages_in_two_browsers(agent, page):
         for token in tokens:
             response = browser.post(
                 reverse("tickets_staff:note", args=[ticket.number]),
@@ -405,25 +409,10 @@ def test_a_kept_ticket_page_carries_each_sessions_own_csrf_token():
 
 
 def test_a_kept_queue_page_carries_each_sessions_own_csrf_token():
-    import re
-
-    from django.test import Client
-
     department = DepartmentFactory(name="Front line")
     agent = agent_user(department=department)
     open_ticket(department=department)
-    browsers = [Client(enforce_csrf_checks=True) for _ in range(2)]
-    for browser in browsers:
-        browser.force_login(agent)
-    pages = [browser.get(QUEUE).content.decode() for browser in browsers]
-    with CaptureQueriesContext(connection) as captured:
-        pages.append(browsers[1].get(QUEUE).content.decode())
-    assert len(captured) == 2  # session and user: the page was kept
-
-    for browser, html in zip([browsers[0], browsers[1], browsers[1]], pages, strict=True):
-        assert "csrf0placeholder" not in html
-        tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
-        assert len(tokens) == 2  # the bulk form and the layout's sign-out form
+    for browser, _html, tokens in kept_pages_in_two_browsers(agent, QUEUE):
         for token in tokens:
             response = browser.post(
                 reverse("tickets_staff:bulk"), {"csrfmiddlewaretoken": token, "action": "status"}
@@ -436,11 +425,8 @@ def test_the_kept_ticket_page_outlives_changes_of_other_tickets(client):
     leaves it kept; a change of its own shows at once."""
     from tickets.services import ticket_note_add
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
-    ticket, other = open_ticket(department=department), open_ticket(department=department)
-    page = reverse("tickets_staff:ticket", args=[ticket.number])
-    client.force_login(agent)
+    agent, ticket, page = on_a_ticket_page(client)
+    other = open_ticket(department=ticket.department)
     steady_queries(client, page)
 
     ticket_note_add(ticket=other, by=agent, body="elsewhere")
@@ -455,13 +441,9 @@ def test_the_kept_ticket_page_outlives_changes_of_other_tickets(client):
 def test_the_customer_card_follows_the_customers_other_tickets(client):
     from tickets.services import ticket_subject_edit
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
     customer = UserFactory()
-    ticket = open_ticket(department=department, user=customer)
-    other = open_ticket(department=department, user=customer, subject="Old subject")
-    page = reverse("tickets_staff:ticket", args=[ticket.number])
-    client.force_login(agent)
+    agent, ticket, page = on_a_ticket_page(client, user=customer)
+    other = open_ticket(department=ticket.department, user=customer, subject="Old subject")
     assert "Old subject" in client.get(page).content.decode()
 
     ticket_subject_edit(ticket=other, by=agent, subject="Toner everywhere")
@@ -475,12 +457,9 @@ def test_the_kept_ticket_page_follows_the_overdue_job_and_renamed_statuses(clien
     changes every ticket page."""
     from tickets.models import TicketStatus
 
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
-    ticket = open_ticket(department=department)
+    _agent, ticket, page = on_a_ticket_page(client)
     Ticket.objects.filter(pk=ticket.pk).update(due_at=timezone.now() - timedelta(hours=1))
-    page = reverse("tickets_staff:ticket", args=[ticket.number]) + "?history=1"
-    client.force_login(agent)
+    page += "?history=1"
     steady_queries(client, page)
     assert 'class="event event-overdue"' not in client.get(page).content.decode()
 
