@@ -126,8 +126,11 @@ def _scopes_of(label: str, instance: Any) -> list[str]:
             .first()
         )
         return [SHARED] if thread_id is None else [f"thread:{thread_id}"]
-    if label in ("tickets.Collaborator", "tickets.Referral"):
+    if label == "tickets.Collaborator":
         return [f"ticket:{instance.ticket_id}"]
+    if label == "tickets.Referral":
+        # Besides the ticket, who may see it: the "other tickets" cards of its customer.
+        return [f"ticket:{instance.ticket_id}", SHARED]
     return [SHARED]
 
 

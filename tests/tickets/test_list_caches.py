@@ -470,3 +470,34 @@ def test_the_kept_ticket_page_follows_the_overdue_job_and_renamed_statuses(clien
     status.name = "Waiting on us"
     status.save()
     assert "Waiting on us" in client.get(page).content.decode()
+
+
+def test_the_customer_card_shows_another_ticket_once_it_is_referred_to_the_agent(client):
+    """A referral of the customer's other ticket makes it visible to the agent: the card of
+    this ticket lists it at once (the referral changes no ticket row)."""
+    from tickets.services import ticket_refer
+
+    customer = UserFactory()
+    _agent, ticket, page = on_a_ticket_page(client, user=customer)
+    elsewhere = DepartmentFactory(name="Field sales")
+    other = open_ticket(department=elsewhere, user=customer, subject="Invoice disputed")
+    assert "Invoice disputed" not in client.get(page).content.decode()
+
+    manager = agent_user(department=elsewhere)
+    ticket_refer(ticket=other, by=manager, department=ticket.department)
+
+    assert "Invoice disputed" in client.get(page).content.decode()
+
+
+def test_a_referral_made_without_the_service_still_shows_in_the_card(client):
+    from tickets.models import Referral
+
+    customer = UserFactory()
+    _agent, ticket, page = on_a_ticket_page(client, user=customer)
+    elsewhere = DepartmentFactory(name="Field sales")
+    other = open_ticket(department=elsewhere, user=customer, subject="Invoice disputed")
+    assert "Invoice disputed" not in client.get(page).content.decode()
+
+    Referral.objects.create(ticket=other, department=ticket.department)
+
+    assert "Invoice disputed" in client.get(page).content.decode()

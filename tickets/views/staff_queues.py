@@ -171,6 +171,7 @@ def queue(request: HttpRequest, queue: str = queues.DEFAULT_QUEUE) -> HttpRespon
     # the queue, every GET parameter, what the agent may see and the queues' definitions.
     key = (
         queue,
+        request.path,  # the default queue answers at two addresses; links keep the one used
         sorted(request.GET.lists()),
         permissions.visibility_key(request.user),
         queues.lookups_token(),
