@@ -2,9 +2,14 @@
 
 For every message the order is: download (IMAP with BODY.PEEK[], so the server marks nothing
 read), `inbound_receive` (the raw bytes are committed), `inbound_process`, and only then the
-mailbox's `after_fetch` on the server (delete, move, or mark read). A crash at any point leaves
-the message on the server to be fetched again, and the idempotent store (`source_key`) turns
-that second download into the row already saved: never a second ticket.
+mailbox's `after_fetch` on the server (delete, move, or mark read). IMAP does this for runs of
+up to FETCH_CHUNK messages at a time (one FETCH, one store, one flag command), and the mail
+about the tickets of a run is worked out together once the run is processed
+(`notifications.mail_out_batched`); POP3 downloads one message at a time.
+
+A crash at any point leaves the message on the server to be fetched again, and the idempotent
+store (`source_key`) turns that second download into the row already saved: never a second
+ticket.
 
 One fetch per mailbox at a time, across processes and workers: see `_fetch_lock`.
 """
@@ -34,7 +39,7 @@ from imapclient import DELETED, SEEN, IMAPClient
 from accounts import permissions
 from helpdesk.config import config
 
-from . import services
+from . import notifications, services
 from .models import InboundMessage, InboundStatus, Mailbox
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,11 @@ DEFAULT_PORTS = {
 # poplib refuses lines longer than 2048 bytes, and real mail has longer ones (RFC 5322's 998
 # is often ignored). imaplib allows 1,000,000; POP3 gets the same.
 poplib._MAXLINE = max(poplib._MAXLINE, 1_000_000)
+
+# The most messages, and bytes, downloaded with one IMAP FETCH; their mail goes out together
+# once they are processed, and then they are flagged (deleted, moved or seen) together.
+FETCH_CHUNK = 25
+FETCH_CHUNK_BYTES = 16 * 1024 * 1024
 
 # What a broken, unreachable or misconfigured mail server raises: these count as failures of
 # the mailbox (error_count, then deactivation). Anything else is our own bug or our database,
@@ -194,14 +204,22 @@ def _fetch_imap(mailbox: Mailbox, result: FetchResult) -> None:
         uids = sorted(client.search(criteria))[: max(mailbox.batch_size, 1)]
         if mailbox.after_fetch == Mailbox.AfterFetch.MOVE and uids:
             _ensure_folder(client, mailbox.move_to_folder)
-        done = []
-        for uid in uids:
-            data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
-            if not data or b"BODY[]" not in data:
-                continue  # expunged by someone else meanwhile
-            _store_and_process(mailbox, result, data[b"BODY[]"], "imap", str(uid))
-            _imap_after_fetch(client, mailbox, uid)
-            done.append(uid)
+        sizes = client.fetch(uids, ["RFC822.SIZE"]) if uids else {}
+        done: list[int] = []
+        with notifications.mail_out_batched() as mail_out:
+            for chunk in _chunks(uids, sizes):
+                fetched = client.fetch(chunk, ["BODY.PEEK[]"])
+                raws = []
+                for uid in chunk:
+                    data = fetched.get(uid)
+                    if data and b"BODY[]" in data:  # else expunged by someone else meanwhile
+                        raws.append((uid, data[b"BODY[]"]))
+                _store_and_process_many(mailbox, result, raws, "imap")
+                mail_out.flush()
+                handled = [uid for uid, _raw in raws]
+                if handled:
+                    _imap_after_fetch(client, mailbox, handled)
+                done += handled
         if mailbox.after_fetch == Mailbox.AfterFetch.DELETE and done:
             _imap_expunge(client, done)
     finally:
@@ -212,19 +230,35 @@ def _fetch_imap(mailbox: Mailbox, result: FetchResult) -> None:
                 client.shutdown()
 
 
-def _imap_after_fetch(client: IMAPClient, mailbox: Mailbox, uid: int) -> None:
+def _chunks(uids: list[int], sizes: dict[int, dict[bytes, int]]) -> Iterator[list[int]]:
+    """The UIDs in runs of at most FETCH_CHUNK messages and FETCH_CHUNK_BYTES (a larger
+    message comes alone), each downloaded with one FETCH."""
+    chunk: list[int] = []
+    total = 0
+    for uid in uids:
+        size = int((sizes.get(uid) or {}).get(b"RFC822.SIZE") or 0)
+        if chunk and (len(chunk) >= FETCH_CHUNK or total + size > FETCH_CHUNK_BYTES):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(uid)
+        total += size
+    if chunk:
+        yield chunk
+
+
+def _imap_after_fetch(client: IMAPClient, mailbox: Mailbox, uids: list[int]) -> None:
     if mailbox.after_fetch == Mailbox.AfterFetch.DELETE:
         # Expunged once at the end of the batch; a \Deleted message is never fetched again.
-        client.add_flags([uid], [DELETED], silent=True)
+        client.add_flags(uids, [DELETED], silent=True)
     elif mailbox.after_fetch == Mailbox.AfterFetch.MOVE:
         if client.has_capability("MOVE"):
-            client.move([uid], mailbox.move_to_folder)
+            client.move(uids, mailbox.move_to_folder)
         else:
-            client.copy([uid], mailbox.move_to_folder)
-            client.add_flags([uid], [SEEN, DELETED], silent=True)
-            _imap_expunge(client, [uid])
+            client.copy(uids, mailbox.move_to_folder)
+            client.add_flags(uids, [SEEN, DELETED], silent=True)
+            _imap_expunge(client, uids)
     else:
-        client.add_flags([uid], [SEEN], silent=True)
+        client.add_flags(uids, [SEEN], silent=True)
 
 
 def _imap_expunge(client: IMAPClient, uids: list[int]) -> None:
@@ -268,23 +302,27 @@ def _fetch_pop3(mailbox: Mailbox, result: FetchResult) -> None:
             listing.append((int(number), uidl.strip()))
         known = _stored_by_remote_id(mailbox, [uidl for _number, uidl in listing])
         budget = max(mailbox.batch_size, 1)
-        for number, uidl in listing:
-            stored = known.get(uidl)
-            if stored is not None:
-                # Stored by an earlier run that broke off before it was processed or deleted.
-                if stored.status == InboundStatus.RECEIVED:
-                    _process(result, stored)
+        with notifications.mail_out_batched() as mail_out:
+            for number, uidl in listing:
+                stored = known.get(uidl)
+                if stored is not None:
+                    # Stored by an earlier run that broke off before it was processed or
+                    # deleted.
+                    if stored.status == InboundStatus.RECEIVED:
+                        _process(result, stored)
+                    if delete:
+                        pop.dele(number)
+                    continue
+                if budget == 0:
+                    break
+                budget -= 1
+                _response, body, _octets = pop.retr(number)
+                raw = b"\r\n".join(body) + b"\r\n"
+                _store_and_process(mailbox, result, raw, "pop3", uidl)
                 if delete:
                     pop.dele(number)
-                continue
-            if budget == 0:
-                break
-            budget -= 1
-            _response, body, _octets = pop.retr(number)
-            raw = b"\r\n".join(body) + b"\r\n"
-            _store_and_process(mailbox, result, raw, "pop3", uidl)
-            if delete:
-                pop.dele(number)
+                if result.fetched % FETCH_CHUNK == 0:
+                    mail_out.flush()
         pop.quit()  # deletions happen only now, at QUIT
     except BaseException:
         with contextlib.suppress(*CONNECTION_ERRORS):
@@ -316,6 +354,19 @@ def _store_and_process(
     )
     result.new += is_new
     _process(result, message)
+
+
+def _store_and_process_many(
+    mailbox: Mailbox, result: FetchResult, raws: list[tuple[int, bytes]], channel: str
+) -> None:
+    """Store a run of downloaded messages (in one statement), then process each in turn."""
+    result.fetched += len(raws)
+    received = services.inbound_receive_many(
+        raws=[(raw, str(uid)) for uid, raw in raws], mailbox=mailbox, channel=channel
+    )
+    for message, is_new in received:
+        result.new += is_new
+        _process(result, message)
 
 
 def _process(result: FetchResult, message: InboundMessage) -> None:

@@ -24,6 +24,7 @@ registers the Celery tasks (Celery's autodiscovery imports only `tasks.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import html as html_lib
 import logging
 import re
@@ -46,7 +47,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.dispatch import receiver
 from django.template import (
     Context,
@@ -499,15 +500,26 @@ def department_agents(department: Any) -> list[User]:
     agents = Agent.objects.filter(
         reach, is_active=True, on_vacation=False, user__is_active=True
     ).distinct()
-    return _available_agents(agents)
+    return _batch_memo(("department", department.pk, department.manager_id), agents)
 
 
 def _team_members(team: Any) -> list[User]:
     if team is None or not team.is_active:
         return []
-    return _available_agents(
-        team.members.filter(is_active=True, on_vacation=False, user__is_active=True)
+    return _batch_memo(
+        ("team", team.pk),
+        team.members.filter(is_active=True, on_vacation=False, user__is_active=True),
     )
+
+
+def _batch_memo(key: tuple[Any, ...], agents: Any) -> list[User]:
+    """`_available_agents(agents)`, read once per batch of mail (`mail_out_batched`)."""
+    batch = _batch.get()
+    if batch is None:
+        return _available_agents(agents)
+    if key not in batch.agents:
+        batch.agents[key] = _available_agents(agents)
+    return list(batch.agents[key])
 
 
 # Set on a user that `_available_agents` read: an active agent, not on vacation, whose agent
@@ -563,21 +575,48 @@ def routing_allows_auto_response(ticket: Ticket) -> bool:
 def rate_limited(address: str) -> bool:
     """Has `address` had HELPDESK_AUTORESPONSE_LIMIT auto-responses in the last hour?
 
-    Counted in the database, so the limit holds across workers (0 means no limit)."""
+    Counted in the database, so the limit holds across workers (0 means no limit); in a
+    batch (`mail_out_batched`), the batch's own mail not yet written counts too."""
     limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
     if not limit:
         return False
-    sent = (
+    address = address.lower()
+    batch = _batch.get()
+    if batch is None:
+        return _auto_responses_sent([address]).get(address, 0) >= limit
+    if address not in batch.sent:
+        batch.sent[address] = _auto_responses_sent([address]).get(address, 0)
+    pending = sum(1 for row in batch.rows if row.recipient == address and _counts_as_auto(row))
+    return batch.sent[address] + pending >= limit
+
+
+def _counts_as_auto(row: OutboundMessage) -> bool:
+    """Whether a logged email counts against its recipient's auto-response limit."""
+    if row.status == OutboundStatus.SKIPPED:
+        return False
+    return row.template in AUTO_RESPONSES or (
+        row.template == TemplateCode.TICKET_REPLY and row.is_automatic
+    )
+
+
+def _auto_responses_sent(addresses: Iterable[str]) -> dict[str, int]:
+    """The auto-responses (and canned replies) each address had in the last hour."""
+    wanted = sorted({address.lower() for address in addresses if address})
+    if not wanted:
+        return {}
+    rows = (
         OutboundMessage.objects.filter(
             Q(template__in=AUTO_RESPONSES)
             | Q(template=TemplateCode.TICKET_REPLY, is_automatic=True),  # canned replies
-            recipient=address.lower(),
+            recipient__in=wanted,
             created_at__gte=timezone.now() - timedelta(hours=1),
         )
         .exclude(status=OutboundStatus.SKIPPED)
-        .count()
+        .values("recipient")
+        .annotate(sent=Count("pk"))
+        .order_by()
     )
-    return sent >= limit
+    return {row["recipient"]: row["sent"] for row in rows}
 
 
 # --- writing the send log -------------------------------------------------------------------
@@ -624,6 +663,13 @@ def _thread_ids(ticket: Ticket, *, before: ThreadEntry | None, exclude: str) -> 
     and responses (the first and the latest ones)."""
     cache = ticket.__dict__.setdefault("_mail_thread_ids", {})
     key = before.pk if before is not None else None
+    preloaded = ticket.__dict__.get("_mail_thread_rows")
+    if key not in cache and preloaded is not None:
+        cache[key] = [
+            (kind, message_id)
+            for pk, kind, message_id in preloaded
+            if before is None or pk <= before.pk
+        ]
     if key not in cache:
         entries = ThreadEntry.objects.filter(
             thread__ticket=ticket, kind__in=(EntryKind.MESSAGE, EntryKind.RESPONSE)
@@ -696,6 +742,10 @@ def _queue(
         message_id=message_id,
         skip_reason=skip_reason,
     )
+    batch = _batch.get()
+    if batch is not None:
+        batch.rows.append(outbound)
+        return outbound
     outbound.save(force_insert=True)
     if not skip_reason:
         _enqueue_after_commit([outbound.pk])
@@ -815,13 +865,22 @@ def _alert(
         _prepare(ticket, code, source, to=[recipient], entry=entry, event=event, actor=actor)
         for recipient in recipients
     ]
+    batch = _batch.get()
+    if batch is not None:
+        batch.rows.extend(rows)
+        return rows
+    _rows_write(rows)
+    _enqueue_after_commit([row.pk for row in rows])
+    return rows
+
+
+def _rows_write(rows: list[OutboundMessage]) -> None:
+    """Write send-log rows, in one statement where the database returns their keys."""
     if len(rows) == 1 or not transaction.get_connection().features.can_return_rows_from_bulk_insert:
         for row in rows:
             row.save(force_insert=True)
     else:
         OutboundMessage.objects.bulk_create(rows)
-    _enqueue_after_commit([row.pk for row in rows])
-    return rows
 
 
 def _to_customer(
@@ -868,14 +927,18 @@ def _entry_of(ticket: Ticket, event: ThreadEvent) -> ThreadEntry | None:
     )
 
 
-def ticket_created_notify(ticket: Ticket, entry: ThreadEntry | None) -> list[OutboundMessage]:
-    """The customer's auto-response and the department's new-ticket alert."""
-    event = (
-        ThreadEvent.objects.filter(thread__ticket=ticket, action=EventAction.CREATED)
-        .select_related("actor")
-        .order_by("pk")
-        .first()
-    )
+def ticket_created_notify(
+    ticket: Ticket, entry: ThreadEntry | None, event: ThreadEvent | None = None
+) -> list[OutboundMessage]:
+    """The customer's auto-response and the department's new-ticket alert. `event` is the
+    ticket's "created" event (read here when not given)."""
+    if event is None:
+        event = (
+            ThreadEvent.objects.filter(thread__ticket=ticket, action=EventAction.CREATED)
+            .select_related("actor")
+            .order_by("pk")
+            .first()
+        )
     flags = (event.data if event else None) or {}
     actor = event.actor if event else None
     sent: list[OutboundMessage | None] = []
@@ -1092,10 +1155,129 @@ def mail_out_suppressed() -> Iterator[None]:
         _suppressed.reset(token)
 
 
+@dataclass
+class _Batch:
+    """The mail of many changes, worked out together (`mail_out_batched`)."""
+
+    jobs: list[tuple[Callable[..., Any], Ticket, dict[str, Any]]] = dataclasses.field(
+        default_factory=list
+    )
+    rows: list[OutboundMessage] = dataclasses.field(
+        default_factory=list
+    )  # rendered, not yet written
+    agents: dict[tuple[Any, ...], list[User]] = dataclasses.field(default_factory=dict)
+    sent: dict[str, int] = dataclasses.field(
+        default_factory=dict
+    )  # auto-responses in the last hour
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("mail_out_batch", default=None)
+
+
+class MailOutBatch:
+    """What `mail_out_batched` yields: `flush()` does the mail of what committed so far."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+
+    def flush(self) -> int:
+        """Render, log and queue the mail of the changes committed since the last flush (one
+        send task for all of it); returns how many emails were logged."""
+        return _batch_flush(self._batch)
+
+
+@contextmanager
+def mail_out_batched() -> Iterator[MailOutBatch]:
+    """Work out the mail about changes committed inside this block in batches: at each
+    `flush()` and at the end, rather than after each commit.
+
+    For a run of many changes (a mail fetch): the tickets are read again in one query, the
+    department's and teams' agents once, the send-log rows written in one statement and
+    sent by one task over one connection. Each change's mail is still rendered on its own
+    and a failing one is logged and skipped. Mail of changes that committed but were not
+    flushed yet is lost if the process dies, as mail after a commit is without a batch."""
+    batch = _Batch()
+    token = _batch.set(batch)
+    try:
+        yield MailOutBatch(batch)
+    finally:
+        _batch.reset(token)
+        try:
+            _batch_flush(batch)
+        except Exception:
+            logger.exception("Preparing the mail of a batch failed")
+
+
+def _batch_flush(batch: _Batch) -> int:
+    jobs, batch.jobs = batch.jobs, []
+    if not jobs:
+        return 0
+    token = _batch.set(batch)
+    try:
+        tickets = _fresh_many([ticket.pk for _work, ticket, _kwargs in jobs])
+        limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
+        if limit:
+            emails = {ticket.user.email.lower() for ticket in tickets.values()} - set(batch.sent)
+            batch.sent.update(dict.fromkeys(emails, 0) | _auto_responses_sent(emails))
+        for work, ticket, kwargs in jobs:
+            fresh = tickets.get(ticket.pk)
+            if fresh is None:
+                continue  # deleted since
+            written = len(batch.rows)
+            try:
+                work(fresh, **kwargs)
+            except Exception:
+                del batch.rows[written:]
+                logger.exception("Preparing mail for ticket %s failed", ticket.number)
+        rows, batch.rows = batch.rows, []
+    finally:
+        _batch.reset(token)
+    if not rows:
+        return 0
+    for row in rows:
+        if row.recipient in batch.sent and _counts_as_auto(row):
+            batch.sent[row.recipient] += 1  # written now: the next flush counts it
+    with transaction.atomic():
+        _rows_write(rows)
+        queued = [row.pk for row in rows if row.status == OutboundStatus.QUEUED]
+        for start in range(0, len(queued), SEND_BATCH):
+            transaction.on_commit(
+                partial(_outbound_enqueue_all, queued[start : start + SEND_BATCH]), robust=True
+            )
+    return len(rows)
+
+
+# The most emails one send task takes (over one connection).
+SEND_BATCH = 200
+
+
+def _fresh_many(pks: list[int]) -> dict[int, Ticket]:
+    """The tickets' rows as committed, with what the templates read, and the Message-IDs of
+    their threads (for `_thread_ids`): two queries."""
+    tickets = Ticket.objects.select_related(*_FRESH_RELATIONS).in_bulk(set(pks))
+    for ticket in tickets.values():
+        ticket.__dict__["_mail_thread_rows"] = []
+    entries = (
+        ThreadEntry.objects.filter(
+            thread__ticket__in=list(tickets), kind__in=(EntryKind.MESSAGE, EntryKind.RESPONSE)
+        )
+        .exclude(message_id="")
+        .order_by("created_at", "pk")
+        .values_list("thread__ticket_id", "pk", "kind", "message_id")
+    )
+    for ticket_id, pk, kind, message_id in entries:
+        tickets[ticket_id].__dict__["_mail_thread_rows"].append((pk, kind, message_id))
+    return tickets
+
+
 def _safely(work: Callable[..., Any], ticket: Ticket, **kwargs: Any) -> None:
     """Mail is a side effect: a failure here is logged, never raised into the change that
     already committed."""
     if not _setting("HELPDESK_MAIL_OUT") or _suppressed.get():
+        return
+    batch = _batch.get()
+    if batch is not None:
+        batch.jobs.append((work, ticket, kwargs))
         return
     pending: list[int] = []
     token = _change_outbound.set(pending)
@@ -1113,9 +1295,13 @@ def _safely(work: Callable[..., Any], ticket: Ticket, **kwargs: Any) -> None:
 
 @receiver(ticket_created, sender=Ticket, dispatch_uid="mailgate.notifications.created")
 def _ticket_created_received(
-    sender: type[Ticket], ticket: Ticket, entry: ThreadEntry | None = None, **kwargs: Any
+    sender: type[Ticket],
+    ticket: Ticket,
+    entry: ThreadEntry | None = None,
+    event: ThreadEvent | None = None,
+    **kwargs: Any,
 ) -> None:
-    _safely(ticket_created_notify, ticket, entry=entry)
+    _safely(ticket_created_notify, ticket, entry=entry, event=event)
 
 
 @receiver(ticket_event, sender=Ticket, dispatch_uid="mailgate.notifications.event")

@@ -59,6 +59,20 @@ def inbound_receive(
     existing = InboundMessage.objects.filter(source_key=source_key).first()
     if existing is not None:
         return existing, False
+    message = _raw_saved(raw, digest, mailbox, channel, source_key, remote_id)
+    try:
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        # The same message arrived twice at the same moment (two workers, two pipes).
+        return InboundMessage.objects.get(source_key=source_key), False
+    return message, True
+
+
+def _raw_saved(
+    raw: bytes, digest: str, mailbox: Mailbox | None, channel: str, source_key: str, remote_id: str
+) -> InboundMessage:
+    """The raw bytes saved to storage (once per content), and their row, not yet saved."""
     path = f"mail/{digest[:2]}/{digest[2:4]}/{digest}.eml"
     if not default_storage.exists(path):
         path = default_storage.save(path, ContentFile(raw))
@@ -71,13 +85,41 @@ def inbound_receive(
         size=len(raw),
     )
     message.raw.name = path
-    try:
-        with transaction.atomic():
-            message.save()
-    except IntegrityError:
-        # The same message arrived twice at the same moment (two workers, two pipes).
-        return InboundMessage.objects.get(source_key=source_key), False
-    return message, True
+    return message
+
+
+def inbound_receive_many(
+    *, raws: list[tuple[bytes, str]], mailbox: Mailbox, channel: str
+) -> list[tuple[InboundMessage, bool]]:
+    """`inbound_receive` for several messages (raw bytes, remote id) of one mailbox, in
+    order: the stored ones found in one query and the new ones written in one statement."""
+    keyed = []
+    for raw, remote_id in raws:
+        digest = files.sha256(raw)
+        keyed.append((f"{mailbox.pk}:{digest}", digest, raw, remote_id))
+    stored = InboundMessage.objects.in_bulk([key for key, *_rest in keyed], field_name="source_key")
+    new: dict[str, InboundMessage] = {}
+    for source_key, digest, raw, remote_id in keyed:
+        if source_key not in stored and source_key not in new:
+            new[source_key] = _raw_saved(raw, digest, mailbox, channel, source_key, remote_id)
+    if new and transaction.get_connection().features.can_return_rows_from_bulk_insert:
+        try:
+            with transaction.atomic():
+                InboundMessage.objects.bulk_create(new.values())
+        except IntegrityError:
+            new = {}  # another worker stored one of them meanwhile: one at a time below
+        else:
+            stored.update(new)
+    received = []
+    for source_key, _digest, raw, remote_id in keyed:
+        if source_key in stored:
+            received.append((stored[source_key], source_key in new))
+            new.pop(source_key, None)  # a copy later in the same batch is not new
+        else:
+            received.append(
+                inbound_receive(raw=raw, mailbox=mailbox, channel=channel, remote_id=remote_id)
+            )
+    return received
 
 
 def mailbox_for_recipients(addresses: list[str]) -> Mailbox | None:
@@ -272,7 +314,7 @@ def _thread_or_open(
         reply_to=parsed.reply_to[0] if parsed.reply_to else "",
     )
     ticket = ticket_services.ticket_open(draft=draft)
-    entry = ticket.thread.entries.order_by("pk").first()
+    entry = ticket.opening_entry
     _collaborators_copy(ticket, sender, copied)
     return Outcome(InboundStatus.PROCESSED, "created", ticket, entry)
 

@@ -431,7 +431,8 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     `email`); a filter that rejects the draft raises `routing.filters.DraftRejected` before
     anything is written. Without an agent or team from the caller, a filter or the help
     topic, the department's auto-assignment picks one; the event says why. A filter's
-    canned reply is posted as the ticket's first response, in place of the auto-response."""
+    canned reply is posted as the ticket's first response, in place of the auto-response.
+    The returned ticket holds its first message as `opening_entry`."""
     by_agent = by is not None and permissions.is_agent(by)
     _check_draft(draft, customer_channel=not by_agent)
     _check_sender(draft)
@@ -517,7 +518,9 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         created.update(result_summary(draft.routing))
     if unassigned:
         created["unassigned"] = unassigned
-    event_record(ticket=ticket, action=EventAction.CREATED, actor=by or owner, data=created)
+    created_event = event_record(
+        ticket=ticket, action=EventAction.CREATED, actor=by or owner, data=created
+    )
     if ticket.assignee_id is not None or ticket.team_id is not None:
         event_record(
             ticket=ticket,
@@ -539,7 +542,10 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     if canned is not None:
         chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
         _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
-    transaction.on_commit(lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry))
+    transaction.on_commit(
+        lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry, event=created_event)
+    )
+    ticket.opening_entry = entry
     return ticket
 
 

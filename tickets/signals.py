@@ -6,7 +6,7 @@ change that rolled back.
 
 from django.dispatch import Signal
 
-# kwargs: ticket, entry (the first message)
+# kwargs: ticket, entry (the first message), event (its "created" ThreadEvent)
 ticket_created = Signal()
 # kwargs: ticket, event (a ThreadEvent; every change of a ticket records one)
 ticket_event = Signal()

@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 from imapclient import SEEN, IMAPClient
 
 from mailgate import fetching, tasks
-from mailgate.models import InboundMessage, InboundStatus, Mailbox
+from mailgate.models import InboundMessage, InboundStatus, Mailbox, OutboundMessage
 from tests.routing.factories import DepartmentFactory
 from tickets import services as ticket_services
 from tickets.models import Ticket
@@ -572,3 +572,73 @@ def test_the_scheduled_task_fetches(dovecot, account, make_mailbox):
     entry = django_settings.CELERY_BEAT_SCHEDULE["mailboxes-fetch"]
     assert entry["task"] == tasks.mailboxes_fetch_task.name
     assert entry["schedule"] == django_settings.HELPDESK_MAIL_FETCH_INTERVAL
+
+
+# --- runs of messages -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits, as in production
+def test_a_fetch_in_runs_sends_each_tickets_mail_and_keeps_the_auto_response_limit(
+    dovecot, account, make_mailbox, monkeypatch, settings, mailoutbox
+):
+    """Messages are downloaded, stored and flagged in runs, and their mail is worked out per
+    run: the limit of auto-responses per address still counts the earlier runs' mail."""
+    monkeypatch.setattr(fetching, "FETCH_CHUNK", 3)
+    settings.HELPDESK_AUTORESPONSE_LIMIT = 4
+    mailbox = make_mailbox(after_fetch="delete")
+    deliver(dovecot, account, *(f"Order {n}" for n in range(1, 9)))
+
+    result = fetching.mailbox_fetch(mailbox=mailbox)
+
+    assert counts(result) == (8, 8, 8, 0)
+    assert on_server(dovecot, account) == {}
+    replies = sorted(m.subject for m in mailoutbox if "wile@acme.example" in m.to[0])
+    numbers = dict(Ticket.objects.values_list("subject", "number"))
+    # The first four tickets (three in the first run, one in the second) get their number.
+    assert len(replies) == 4
+    assert all(f"[#{numbers[f'Order {n}']}]" in " ".join(replies) for n in range(1, 5))
+    held = OutboundMessage.objects.filter(template="ticket.autoresp", status="skipped")
+    assert sorted(held.values_list("ticket__subject", flat=True)) == [
+        f"Order {n}" for n in range(5, 9)
+    ]
+
+
+def test_the_same_message_twice_in_one_run_makes_one_ticket(dovecot, account, make_mailbox):
+    mailbox = make_mailbox(after_fetch="delete")
+    raw = mail("Sent twice by a broken client")
+    with imap(dovecot, account) as client:
+        client.append("INBOX", raw)
+        client.append("INBOX", raw)
+
+    result = fetching.mailbox_fetch(mailbox=mailbox)
+
+    assert counts(result) == (2, 1, 2, 0)
+    assert subjects() == ["Sent twice by a broken client"]
+    assert InboundMessage.objects.count() == 1
+    assert on_server(dovecot, account) == {}
+
+
+def test_a_large_message_is_downloaded_in_a_run_of_its_own(
+    dovecot, account, make_mailbox, monkeypatch
+):
+    monkeypatch.setattr(fetching, "FETCH_CHUNK_BYTES", 2000)
+    runs = []
+    real = fetching._store_and_process_many
+    monkeypatch.setattr(
+        fetching,
+        "_store_and_process_many",
+        lambda mailbox, result, raws, channel: (
+            runs.append(len(raws)),
+            real(mailbox, result, raws, channel),
+        ),
+    )
+    mailbox = make_mailbox(after_fetch="delete")
+    with imap(dovecot, account) as client:
+        client.append("INBOX", mail("Small one"))
+        client.append("INBOX", mail("Large one").replace(b"About", b"x" * 3000 + b" About"))
+        client.append("INBOX", mail("Small two"))
+        client.append("INBOX", mail("Small three"))
+
+    assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (4, 4, 4, 0)
+    assert runs == [1, 1, 2]
+    assert len(subjects()) == 4
