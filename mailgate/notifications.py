@@ -415,19 +415,23 @@ def _sample_context() -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _MailboxRow:
+class MailboxRow:
     pk: int
     name: str
     email: str
     department_id: int | None
+    help_topic_id: int | None
+    priority_id: int | None
     is_active: bool
 
 
-def _mailboxes() -> tuple[_MailboxRow, ...]:
+def _mailboxes() -> tuple[MailboxRow, ...]:
     return tuple(
-        _MailboxRow(pk, name, email.lower(), department_id, is_active)
-        for pk, name, email, department_id, is_active in Mailbox.objects.order_by("pk").values_list(
-            "pk", "name", "email", "department_id", "is_active"
+        MailboxRow(pk, name, email.lower(), department_id, help_topic_id, priority_id, is_active)
+        for pk, name, email, department_id, help_topic_id, priority_id, is_active in (
+            Mailbox.objects.order_by("pk").values_list(
+                "pk", "name", "email", "department_id", "help_topic_id", "priority_id", "is_active"
+            )
         )
     )
 
@@ -435,6 +439,11 @@ def _mailboxes() -> tuple[_MailboxRow, ...]:
 # Our addresses and senders, read for every mail in and out: kept per process
 # (helpdesk.lib.memo).
 _MAILBOXES = VersionedMemo("mailgate.mailboxes", _mailboxes)
+
+
+def mailbox_row(pk: int) -> MailboxRow | None:
+    """A mailbox's addresses and ticket defaults, as kept per process."""
+    return next((mailbox for mailbox in _MAILBOXES.get() if mailbox.pk == pk), None)
 
 
 def our_addresses() -> set[str]:

@@ -28,9 +28,10 @@ from routing.filters import DraftRejected
 from routing.services import sender_banned
 from tickets import services as ticket_services
 from tickets.models import BodyFormat, Collaborator, Source, ThreadEntry, Ticket
+from tickets.related import related_row
 
 from .models import Audience, InboundMessage, InboundStatus, Mailbox, OutboundMessage
-from .notifications import our_addresses
+from .notifications import mailbox_row, our_addresses
 from .parsing import ParsedMessage, ParseError, html_to_text, parse_message, split_quoted
 
 logger = logging.getLogger(__name__)
@@ -206,11 +207,13 @@ def _process(message: InboundMessage) -> Outcome:
     if parsed.message_id:
         seen = (
             ThreadEntry.objects.filter(message_id=parsed.message_id)
-            .select_related("thread__ticket")
+            .order_by("pk")
+            .values_list("pk", flat=True)
             .first()
         )
         if seen is not None:
-            return Outcome(InboundStatus.PROCESSED, "duplicate", seen.thread.ticket, seen)
+            entry = ThreadEntry.objects.select_related("thread__ticket").get(pk=seen)
+            return Outcome(InboundStatus.PROCESSED, "duplicate", entry.thread.ticket, entry)
 
     try:
         sender = user_get_or_create_by_email(email=parsed.from_email, name=parsed.from_name)
@@ -286,23 +289,17 @@ def _thread_or_open(
                 _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
-    # The mailbox's defaults, read with it in one query.
-    mailbox = (
-        Mailbox.objects.select_related("department", "help_topic", "priority")
-        .filter(pk=message.mailbox_id)
-        .first()
-        if message.mailbox_id is not None
-        else None
-    )
+    # The mailbox's defaults, from the rows kept per process.
+    mailbox = mailbox_row(message.mailbox_id) if message.mailbox_id is not None else None
     draft = ticket_services.TicketDraft(
         subject=parsed.subject or "(no subject)",
         body=body,
         body_format=body_format,
         user=sender,
         name=parsed.from_name,
-        help_topic=mailbox.help_topic if mailbox else None,
-        department=mailbox.department if mailbox else None,
-        priority=mailbox.priority if mailbox else None,
+        help_topic=related_row("help_topic", mailbox.help_topic_id) if mailbox else None,
+        department=related_row("department", mailbox.department_id) if mailbox else None,
+        priority=related_row("priority", mailbox.priority_id) if mailbox else None,
         source=Source.EMAIL,
         attachments=uploads,
         message_id=parsed.message_id,

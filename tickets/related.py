@@ -63,6 +63,17 @@ def related_attach(tickets: Iterable[Ticket], names: Iterable[str] = tuple(MODEL
             field.set_cached_value(ticket, row)
 
 
+def related_row(name: str, pk: int | None) -> Any:
+    """A copy of one kept row (the `name` relation's row `pk`), read now if not kept yet;
+    None for no pk or a row that is gone."""
+    if pk is None:
+        return None
+    kept = _ROWS[name].get().get(pk)
+    if kept is not None:
+        return copy.copy(kept)
+    return MODELS[name]._default_manager.filter(pk=pk).first()
+
+
 def related_tokens() -> tuple[str | None, ...]:
     """The versions of the kept rows (part of the key of what is rendered from them)."""
     return tuple(memo.token() for memo in _ROWS.values())

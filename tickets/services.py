@@ -233,7 +233,10 @@ def _entry_add(
     in_reply_to: str = "",
     references: str = "",
     headers: dict[str, Any] | None = None,
+    indexed: bool = False,
 ) -> ThreadEntry:
+    """Write one entry with its attachments, and add its text to the ticket's search
+    document unless that already holds it (`indexed`: the opening message)."""
     if body_format not in BodyFormat.values:
         raise ValidationError({"body_format": _("Unknown body format.")})
     entry = ThreadEntry.objects.create(
@@ -252,6 +255,8 @@ def _entry_add(
     )
     for upload in attachments:
         attachment_store(entry=entry, upload=upload)
+    if indexed:
+        return entry
     if ticket.search_document:
         document = search.document_append(
             ticket.search_document, search.entry_text(body, body_format)
@@ -338,10 +343,13 @@ def _check_draft(draft: TicketDraft, *, customer_channel: bool) -> None:
         raise ValidationError(errors)
 
 
-def _ticket_insert(ticket: Ticket) -> None:
-    """Insert with a fresh number; random numbers that clash are drawn again."""
+def _ticket_insert(ticket: Ticket, *, first: tuple[str, str] | None = None) -> None:
+    """Insert with a fresh number; random numbers that clash are drawn again. With the
+    (body, body_format) of the `first` message, the search document is written with it."""
     for _attempt in range(20):
         ticket.number, is_random = ticket_number_next()
+        if first is not None:
+            ticket.search_document = search.document_build(ticket, [first])
         try:
             with transaction.atomic():
                 ticket.save(force_insert=True)
@@ -484,15 +492,17 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
         ticket.closed_at = now
     ticket.sla = draft.sla
     sla_clock.on_open(ticket, now=now)
-    _ticket_insert(ticket)
+    body = (draft.body or "").strip()
+    _ticket_insert(ticket, first=(body, draft.body_format))
     Thread.objects.create(ticket=ticket)
     entry = _entry_add(
         ticket=ticket,
         kind=EntryKind.MESSAGE,
         author=owner,
         poster=draft.name or owner.get_full_name(),
-        body=(draft.body or "").strip(),
+        body=body,
         body_format=draft.body_format,
+        indexed=True,
         source=draft.source,
         attachments=draft.attachments,
         message_id=draft.message_id,
