@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from tickets.models import StatusState
 
-from .duedates import Calendar, NoBusinessHours, due_dates
+from .duedates import NoBusinessHours, due_dates
+from .selectors import plan_calendar, plan_targets
 
 if TYPE_CHECKING:
     from sla.models import SLAPlan
@@ -71,6 +72,8 @@ def due_compute(ticket: Ticket, *, now: datetime) -> list[str]:
                 clock_start(ticket),
                 priority=ticket.priority,
                 paused=timedelta(seconds=ticket.sla_paused_seconds),
+                calendar=plan_calendar(plan),
+                target_hours=plan_targets(plan, ticket.priority),
             )
         except NoBusinessHours:
             logger.warning("SLA plan %r: its schedule has no business hours", plan.name)
@@ -94,7 +97,7 @@ def _pause_end(ticket: Ticket, *, now: datetime) -> None:
     paused_since = ticket.sla_paused_at
     if paused_since is None:
         return
-    calendar = Calendar.for_schedule(ticket.sla.schedule if ticket.sla else None)
+    calendar = plan_calendar(ticket.sla)
     ticket.sla_paused_seconds += int(calendar.between(paused_since, now).total_seconds())
     ticket.sla_paused_at = None
 

@@ -220,13 +220,14 @@ def due_dates(
     priority: Priority | None = None,
     paused: timedelta = timedelta(0),
     calendar: Calendar | None = None,
+    target_hours: tuple[timedelta, timedelta] | None = None,
 ) -> DueDates:
     """When a ticket under `plan` that opened at `start` is due for its first response and
     its resolution. `paused` is business time the clock stood still (a status that pauses
     the SLA), which moves both due dates later. Raises `NoBusinessHours` when the plan's
     schedule has none."""
     calendar = calendar or Calendar.for_schedule(plan.schedule)
-    first_response, resolution = targets(plan, priority)
+    first_response, resolution = target_hours or targets(plan, priority)
     return DueDates(
         first_response=calendar.add(start, first_response + paused),
         resolution=calendar.add(start, resolution + paused),

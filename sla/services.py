@@ -21,6 +21,7 @@ from helpdesk.models import AdminAction
 
 from .duedates import DueDates, due_dates
 from .models import Holiday, Schedule, ScheduleException, SLAPlan
+from .selectors import CALENDARS
 
 __all__ = [
     "DueDates",
@@ -118,6 +119,7 @@ def holidays_import(
         if day not in taken
     ]
     Holiday.objects.bulk_create(added)
+    CALENDARS.invalidate()  # bulk_create sends no signal
     if added:
         region = f"{country}-{subdivision}" if subdivision else country
         _log_child(

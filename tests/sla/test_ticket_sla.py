@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import override_settings
 
 from routing.models import RuleField, RuleOperator
+from sla import services as sla_services
 from sla.models import PriorityTarget, SLAPlan
 from tests.accounts.factories import agent_user, role
 from tests.routing.factories import DepartmentFactory, FilterFactory, HelpTopicFactory
@@ -243,3 +244,29 @@ def test_statuses_ship_with_their_sla_behaviour():
     assert status("Resolved").auto_close
     assert not status("Open").pauses_sla and not status("Closed").auto_close
     assert SLAPlan.objects.filter(name="Default SLA", is_active=True).exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits: the kept rows count
+def test_due_dates_follow_holidays_imported_after_the_schedule_was_read(department):
+    """Plans, targets and calendars are kept per process: a change shows at the next ticket."""
+    plan = SLAPlanFactory(
+        first_response_hours=Decimal(1), resolution_hours=Decimal(8), schedule=ScheduleFactory()
+    )
+    department.sla = plan
+    department.save()
+    with time_machine.travel(datetime(2026, 12, 24, 16, 0, tzinfo=BERLIN), tick=False):
+        before = open_ticket(department=department)
+        sla_services.holidays_import(schedule=plan.schedule, country="DE", year=2026, actor=None)
+        after = open_ticket(department=department)
+        PriorityTarget.objects.create(
+            plan=plan,
+            priority=after.priority,
+            first_response_hours=Decimal(1),
+            resolution_hours=Decimal(2),
+        )
+        urgent = open_ticket(department=department)
+
+    # One hour on Thursday, seven on Friday; then Friday and Saturday are holidays.
+    assert before.resolution_due_at == datetime(2026, 12, 25, 16, 0, tzinfo=BERLIN)
+    assert after.resolution_due_at == datetime(2026, 12, 28, 16, 0, tzinfo=BERLIN)
+    assert urgent.resolution_due_at == datetime(2026, 12, 28, 10, 0, tzinfo=BERLIN)
