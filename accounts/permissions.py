@@ -226,6 +226,10 @@ def can_view_ticket(user: User, ticket: Ticket) -> bool:
             | Q(team__in=scope.team_ids)
             | Q(department__in=list(scope.roles_by_department))
         ).exists()
+    if ticket.user_id == user.pk:  # as visible_tickets says, without a query
+        from tickets.models import StatusState
+
+        return ticket.status.state != StatusState.DELETED
     return visible_tickets(user).filter(pk=ticket.pk).exists()
 
 

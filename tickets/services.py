@@ -63,6 +63,7 @@ from .models import (
     TicketStatus,
 )
 from .numbers import ticket_number_next
+from .related import related_attach
 from .signals import ticket_created, ticket_event
 from .statuses import (
     TAKES_MESSAGES,
@@ -148,6 +149,7 @@ def _lock(ticket: Ticket) -> Ticket:
     """Reload `ticket` under a row lock, so two agents acting at once are serialised."""
     assert transaction.get_connection().in_atomic_block, "lock inside the service's transaction"
     ticket.refresh_from_db(from_queryset=Ticket.objects.select_for_update())
+    related_attach([ticket], ("status",))  # read by nearly every change: from the kept rows
     return ticket
 
 
@@ -234,9 +236,11 @@ def _entry_add(
     references: str = "",
     headers: dict[str, Any] | None = None,
     indexed: bool = False,
+    index_saved: bool = True,
 ) -> ThreadEntry:
     """Write one entry with its attachments, and add its text to the ticket's search
-    document unless that already holds it (`indexed`: the opening message)."""
+    document unless that already holds it (`indexed`: the opening message). With
+    `index_saved=False` the document is only set on `ticket`: the caller saves it."""
     if body_format not in BodyFormat.values:
         raise ValidationError({"body_format": _("Unknown body format.")})
     entry = ThreadEntry.objects.create(
@@ -265,8 +269,9 @@ def _entry_add(
         document = search.document_build(ticket, [(body, body_format)])
     if document != ticket.search_document:
         ticket.search_document = document
-        Ticket.objects.filter(pk=ticket.pk).update(search_document=document)
-        querycache.data_changed(tickets=[ticket.pk])
+        if index_saved:
+            Ticket.objects.filter(pk=ticket.pk).update(search_document=document)
+            querycache.data_changed(tickets=[ticket.pk])
     return entry
 
 
@@ -666,6 +671,7 @@ def ticket_message_add(
     next_status = status_after_customer_message(ticket.status)
     if next_status is not None:
         fields = _status_apply(ticket=ticket, status=next_status, by=user)
+    document = ticket.search_document
     entry = _entry_add(
         ticket=ticket,
         kind=EntryKind.MESSAGE,
@@ -678,7 +684,10 @@ def ticket_message_add(
         in_reply_to=in_reply_to,
         references=references,
         headers=headers,
+        index_saved=False,
     )
+    if ticket.search_document != document:
+        fields.append("search_document")
     ticket.last_message_at = entry.created_at
     ticket.is_answered = False
     ticket.save(update_fields=[*fields, "last_message_at", "is_answered", "updated_at"])
