@@ -385,6 +385,33 @@ def context_build(
     return context
 
 
+def _context_for(
+    ticket: Ticket,
+    *,
+    audience: str,
+    recipient: Recipient,
+    entry: ThreadEntry | None,
+    event: ThreadEvent | None,
+    actor: User | None,
+) -> dict[str, Any]:
+    """`context_build`, worked out once per ticket object for the recipients who differ only
+    in name and address (the agents of one alert in one time zone)."""
+    zone = _zone(recipient.user)
+    key = (
+        audience,
+        entry.pk if entry is not None else None,
+        event.pk if event is not None else None,
+        actor.pk if actor is not None else None,
+        zone.key if zone is not None else None,
+    )
+    kept = ticket.__dict__.setdefault("_mail_contexts", {})
+    if key not in kept:
+        kept[key] = context_build(
+            ticket, audience=audience, recipient=recipient, entry=entry, event=event, actor=actor
+        )
+    return {**kept[key], "recipient": {"name": recipient.name, "email": recipient.email}}
+
+
 def _sample_context() -> dict[str, Any]:
     person = {"name": "Sam Sample", "email": "sam@example.com"}
     return {
@@ -776,7 +803,7 @@ def _prepare(
 ) -> OutboundMessage:
     """One rendered email as an unsaved send-log row."""
     audience = Audience.CUSTOMER if code in CUSTOMER_TEMPLATES else Audience.STAFF
-    context = context_build(
+    context = _context_for(
         ticket, audience=audience, recipient=to[0], entry=entry, event=event, actor=actor
     )
     subject, text, html = render_template(code, context, source=source)
@@ -929,6 +956,9 @@ def _entry_of(ticket: Ticket, event: ThreadEvent) -> ThreadEntry | None:
     entry_id = (event.data or {}).get("entry")
     if not entry_id:
         return None
+    preloaded = ticket.__dict__.get("_mail_entries", {}).get(entry_id)
+    if preloaded is not None:
+        return preloaded
     return (
         ThreadEntry.objects.filter(pk=entry_id, thread__ticket=ticket)
         .select_related("author")
@@ -1224,6 +1254,7 @@ def _batch_flush(batch: _Batch) -> int:
     token = _batch.set(batch)
     try:
         tickets = _fresh_many([ticket.pk for _work, ticket, _kwargs in jobs])
+        _entries_preload(tickets, [kwargs.get("event") for _work, _ticket, kwargs in jobs])
         limit = _setting("HELPDESK_AUTORESPONSE_LIMIT")
         if limit:
             emails = {ticket.user.email.lower() for ticket in tickets.values()} - set(batch.sent)
@@ -1258,6 +1289,18 @@ def _batch_flush(batch: _Batch) -> int:
 
 # The most emails one send task takes (over one connection).
 SEND_BATCH = 200
+
+
+def _entries_preload(tickets: dict[int, Ticket], events: list[ThreadEvent | None]) -> None:
+    """The entries the events are about (`_entry_of`), in one query."""
+    wanted = {(event.data or {}).get("entry") for event in events if event is not None}
+    wanted.discard(None)
+    if not wanted:
+        return
+    for entry in ThreadEntry.objects.filter(pk__in=wanted).select_related("author", "thread"):
+        ticket = tickets.get(entry.thread.ticket_id)
+        if ticket is not None:
+            ticket.__dict__.setdefault("_mail_entries", {})[entry.pk] = entry
 
 
 def _fresh_many(pks: list[int]) -> dict[int, Ticket]:

@@ -2,10 +2,12 @@
 
 from email.utils import parseaddr
 from smtplib import SMTPServerDisconnected
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.mail.backends.base import BaseEmailBackend
+from django.utils import timezone
 
 from mailgate import notifications
 from mailgate.models import (
@@ -647,3 +649,26 @@ def test_mail_out_can_be_suppressed_for_a_block(run, mailbox, department, custom
     assert mailoutbox == [] and not OutboundMessage.objects.exists()
     run(open_ticket, user=customer, department=department)
     assert len(mailoutbox) == 1
+
+
+def test_each_agent_of_an_alert_gets_their_own_name_and_time_zone(
+    run, mailbox, department, customer, mailoutbox
+):
+    template = EmailTemplate.objects.get(code=TemplateCode.TICKET_ALERT)
+    template.body_text = "For {{ recipient.name }}: opened {{ ticket.created_at }}"
+    template.body_html = ""
+    template.save()
+    tokyo = agent_user(department=department, user__name="Aiko", user__timezone="Asia/Tokyo")
+    also_tokyo = agent_user(department=department, user__name="Ren", user__timezone="Asia/Tokyo")
+    new_york = agent_user(
+        department=department, user__name="Nia", user__timezone="America/New_York"
+    )
+
+    ticket = run(open_ticket, user=customer, department=department)
+
+    for user, zone in ((tokyo, "JST"), (also_tokyo, "JST"), (new_york, "EST")):
+        [alert] = mails_to(mailoutbox, user.email)
+        local = timezone.localtime(ticket.created_at, ZoneInfo(user.timezone))
+        assert alert.body.strip() == (f"For {user.name}: opened {local:%Y-%m-%d %H:%M} {zone}"), (
+            user.name
+        )
