@@ -28,7 +28,8 @@ def sla_default() -> SLAPlan | None:
     name = settings.HELPDESK_DEFAULT_SLA
     if not name:
         return None
-    return SLAPlan.objects.filter(name=name, is_active=True).first()
+    plan = next((plan for plan in _PLANS.get().values() if plan.name == name), None)
+    return copy.copy(plan) if plan is not None else None
 
 
 def _active_plans() -> dict[int, SLAPlan]:

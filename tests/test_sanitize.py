@@ -4,6 +4,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from django.utils.html import escape
 
 from helpdesk.lib.sanitize import ALLOWED_TAGS, render_body, render_markdown, sanitize_html
 
@@ -97,3 +98,25 @@ def test_plain_text_is_escaped_not_interpreted():
     html = render_body("1 < 2 & <b>not bold</b>", "text")
     assert "&lt;b&gt;not bold&lt;/b&gt;" in html
     assert "<b>" not in html
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi,\n\nsee www.example.com today.",
+        "It is on example.org/status",
+        "Docs: https://example.net/x?a=1&b=2",
+    ],
+)
+def test_plain_text_links_addresses_and_domains(text):
+    assert "<a " in render_body(text, "text")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_plain_text_without_links_is_only_escaped(payload):
+    """Text with nothing to link skips the cleaner: every character is still escaped."""
+    text = f"Dear team,\n\nit says {payload}\nthen stops. Thanks"
+    html = render_body(text, "text")
+    tags = {match.group(1).lower() for match in re.finditer(r"<\s*/?\s*([a-z0-9]+)", html, re.I)}
+    assert tags <= {"p", "br"}
+    assert escape(payload) in html

@@ -126,9 +126,17 @@ def render_markdown(text: str) -> SafeString:
     return mark_safe(html)  # noqa: S308 - cleaned by the allow-list
 
 
+# What bleach's linkifier could turn into a link: an address, a scheme, or a dot between
+# letters (a bare domain). Text without any of these needs no linkifying.
+_LINK_HINT = re.compile(r"@|://|www\.|\w\.[^\W\d_]{2}", re.IGNORECASE)
+
+
 def render_text(text: str) -> SafeString:
     """Plain text: escaped, paragraphs kept, addresses made clickable."""
     html = linebreaks(escape(text or ""))
+    if not _LINK_HINT.search(text or ""):
+        # Escaped, with only <p> and <br> added: nothing for the cleaner to remove or link.
+        return mark_safe(html)  # noqa: S308 - every character of the text is escaped
     html = bleach.Cleaner(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
