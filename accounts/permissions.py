@@ -228,7 +228,9 @@ def can_view_ticket(user: User, ticket: Ticket) -> bool:
         ).exists()
     if ticket.user_id == user.pk:  # as visible_tickets says, without a query
         from tickets.models import StatusState
+        from tickets.related import related_attach
 
+        related_attach([ticket], ("status",))
         return ticket.status.state != StatusState.DELETED
     return visible_tickets(user).filter(pk=ticket.pk).exists()
 

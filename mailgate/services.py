@@ -179,7 +179,23 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
     message.entry = result.entry
     message.attempts += 1
     message.processed_at = timezone.now()
-    message.save()
+    message.save(update_fields=[*_FINISHED_FIELDS])
+
+
+# What processing sets on a stored message (`_process` and `_finish`).
+_FINISHED_FIELDS = (
+    "status",
+    "outcome",
+    "error",
+    "ticket",
+    "entry",
+    "attempts",
+    "processed_at",
+    "message_id",
+    "from_email",
+    "subject",
+    "notes",
+)
 
 
 def _process(message: InboundMessage) -> Outcome:

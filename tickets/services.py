@@ -148,7 +148,10 @@ def _require_any(user: User, perms: Iterable[str], obj: object) -> None:
 def _lock(ticket: Ticket) -> Ticket:
     """Reload `ticket` under a row lock, so two agents acting at once are serialised."""
     assert transaction.get_connection().in_atomic_block, "lock inside the service's transaction"
+    thread = ticket.__dict__["_state"].fields_cache.get("thread")
     ticket.refresh_from_db(from_queryset=Ticket.objects.select_for_update())
+    if thread is not None:  # a ticket's thread never changes: keep the one read already
+        ticket._state.fields_cache["thread"] = thread
     related_attach([ticket], ("status",))  # read by nearly every change: from the kept rows
     return ticket
 
