@@ -7,6 +7,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from helpdesk.lib.memo import VersionedMemo
+
 from .models import (
     Agent,
     AgentDepartmentAccess,
@@ -47,13 +49,28 @@ def email_address_validate(address: str) -> None:
     validate_email(f"user@{domain}")
 
 
+def _organization_domains() -> dict[str, int]:
+    return dict(OrganizationDomain.objects.values_list("domain", "organization_id"))
+
+
+# Every new customer's domain is looked up: the domains are kept per process (helpdesk.lib.memo).
+_DOMAINS = VersionedMemo("accounts.organization_domains", _organization_domains).watch(
+    OrganizationDomain
+)
+
+
+def organization_id_for_email(email: str) -> int | None:
+    """The id of the organization whose email domains include the address's domain."""
+    domain = normalize_email(email).rpartition("@")[2]
+    return _DOMAINS.get().get(domain) if domain else None
+
+
 def organization_for_email(email: str) -> Organization | None:
     """The organization whose email domains include the address's domain."""
-    domain = normalize_email(email).rpartition("@")[2]
-    if not domain:
+    organization_id = organization_id_for_email(email)
+    if organization_id is None:
         return None
-    match = OrganizationDomain.objects.select_related("organization").filter(domain=domain).first()
-    return match.organization if match else None
+    return Organization.objects.filter(pk=organization_id).first()
 
 
 def user_get_by_email(*, email: str) -> User | None:
@@ -75,7 +92,10 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
     try:
         with transaction.atomic():
             return User.objects.create_user(
-                address, None, name=name.strip()[:150], organization=organization_for_email(address)
+                address,
+                None,
+                name=name.strip()[:150],
+                organization_id=organization_id_for_email(address),
             )
     except IntegrityError:
         # Another request created the same customer at the same moment.

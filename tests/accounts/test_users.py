@@ -68,6 +68,14 @@ def test_new_customers_join_their_domains_organization():
     assert user_get_or_create_by_email(email="a@other.example").organization is None
 
 
+def test_a_domain_added_later_counts_for_the_next_new_customer():
+    assert user_get_or_create_by_email(email="first@late.example").organization is None
+    late = OrganizationFactory(domains=["late.example"])
+    assert user_get_or_create_by_email(email="second@late.example").organization == late
+    late.domains.all().delete()
+    assert user_get_or_create_by_email(email="third@late.example").organization is None
+
+
 def test_createsuperuser_makes_a_help_desk_administrator(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long admin password")
     call_command("createsuperuser", "--noinput", email="Root@Example.com", verbosity=0)
