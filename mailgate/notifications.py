@@ -1201,13 +1201,11 @@ class _Batch:
     jobs: list[tuple[Callable[..., Any], Ticket, dict[str, Any]]] = dataclasses.field(
         default_factory=list
     )
-    rows: list[OutboundMessage] = dataclasses.field(
-        default_factory=list
-    )  # rendered, not yet written
+    # Rendered, not yet written.
+    rows: list[OutboundMessage] = dataclasses.field(default_factory=list)
     agents: dict[tuple[Any, ...], list[User]] = dataclasses.field(default_factory=dict)
-    sent: dict[str, int] = dataclasses.field(
-        default_factory=dict
-    )  # auto-responses in the last hour
+    # Auto-responses each address had in the last hour, as of the last flush.
+    sent: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 _batch: ContextVar[_Batch | None] = ContextVar("mail_out_batch", default=None)
@@ -1221,8 +1219,9 @@ class MailOutBatch:
 
     def flush(self) -> int:
         """Render, log and queue the mail of the changes committed since the last flush (one
-        send task for all of it); returns how many emails were logged."""
-        return _batch_flush(self._batch)
+        send task for all of it); returns how many emails were logged. Mail is a side effect
+        of changes that already committed: a failure here is logged, never raised."""
+        return _batch_flush_safely(self._batch)
 
 
 @contextmanager
@@ -1241,10 +1240,15 @@ def mail_out_batched() -> Iterator[MailOutBatch]:
         yield MailOutBatch(batch)
     finally:
         _batch.reset(token)
-        try:
-            _batch_flush(batch)
-        except Exception:
-            logger.exception("Preparing the mail of a batch failed")
+        _batch_flush_safely(batch)
+
+
+def _batch_flush_safely(batch: _Batch) -> int:
+    try:
+        return _batch_flush(batch)
+    except Exception:
+        logger.exception("Preparing the mail of a batch failed")
+        return 0
 
 
 def _batch_flush(batch: _Batch) -> int:

@@ -642,3 +642,25 @@ def test_a_large_message_is_downloaded_in_a_run_of_its_own(
     assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (4, 4, 4, 0)
     assert runs == [1, 1, 2]
     assert len(subjects()) == 4
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits, as in production
+def test_mail_that_cannot_be_worked_out_never_stops_the_fetch(
+    dovecot, account, make_mailbox, monkeypatch, caplog
+):
+    """The tickets committed already: a failure while preparing their mail is logged, and the
+    fetch goes on and tidies the server."""
+
+    def broken(pks):
+        raise RuntimeError("database went away while preparing mail")
+
+    monkeypatch.setattr(fetching.notifications, "_fresh_many", broken)
+    mailbox = make_mailbox(after_fetch="delete")
+    deliver(dovecot, account, "Still a ticket", "Me too")
+
+    result = fetching.mailbox_fetch(mailbox=mailbox)
+
+    assert result.ok and counts(result) == (2, 2, 2, 0)
+    assert subjects() == ["Me too", "Still a ticket"]
+    assert on_server(dovecot, account) == {}
+    assert "Preparing the mail of a batch failed" in caplog.text
