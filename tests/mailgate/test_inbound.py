@@ -396,6 +396,8 @@ def test_a_rejecting_filter_keeps_only_the_raw_mail(mailbox):
     assert "No lottery" in message.error
     assert not Ticket.objects.exists()
     assert message.raw.name
+    # The sender is a stranger still: no account was made for them.
+    assert not User.objects.filter(email="wile@acme.example").exists()
 
 
 def test_filters_see_any_header_of_the_mail(mailbox):
