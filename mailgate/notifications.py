@@ -60,7 +60,7 @@ from django.template import (
 from django.template.library import Library
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.html import strip_tags
+from django.utils.html import escape, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts import permissions
@@ -206,15 +206,66 @@ def render_template(
     The HTML part is autoescaped and gets `body_html` (sanitised) where the text part gets
     `body`; the subject is one line. An empty HTML template gives an empty HTML part."""
     source = source or _template_source(code) or DEFAULT_TEMPLATES[code]
+    return _finished(*_rendered_raw(source, context))
+
+
+def _rendered_raw(source: Mapping[str, str], context: Mapping[str, Any]) -> tuple[str, str, str]:
     text_context = Context(_freeze(context, html=False), autoescape=False)
     subject = _compiled(source["subject"], html=False).render(text_context)
-    subject = " ".join(subject.split())[:SUBJECT_MAX]
     text = _compiled(source["body_text"], html=False).render(text_context)
     html = ""
     if (source.get("body_html") or "").strip():
         html_context = Context(_freeze(context, html=True), autoescape=True)
         html = _compiled(source["body_html"], html=True).render(html_context)
-    return subject, text.strip() + "\n", html
+    return subject, text, html
+
+
+def _finished(subject: str, text: str, html: str) -> tuple[str, str, str]:
+    return " ".join(subject.split())[:SUBJECT_MAX], text.strip() + "\n", html
+
+
+# Stand-ins for the recipient's name and address in a rendering shared by the recipients of
+# one alert: private-use characters (never whitespace, never escaped) around a token no
+# ticket text can know.
+_SLOT_TOKEN = secrets.token_hex(8)
+_NAME_SLOT = f"\ue000{_SLOT_TOKEN}n\ue000"
+_EMAIL_SLOT = f"\ue000{_SLOT_TOKEN}e\ue000"
+_SLOTS = re.compile(f"{_NAME_SLOT}|{_EMAIL_SLOT}")
+_RECIPIENT_PLAIN = re.compile(r"\{\{\s*recipient\.(?:name|email)\s*\}\}")
+
+
+@lru_cache(maxsize=256)
+def _recipient_plain_only(*texts: str) -> bool:
+    """Whether the templates name the recipient only as `{{ recipient.name }}` or
+    `{{ recipient.email }}`, with no filter or tag: then one rendering with stand-ins serves
+    every recipient. Any other mention of `recipient` renders per recipient."""
+    return all("recipient" not in _RECIPIENT_PLAIN.sub("", text) for text in texts)
+
+
+def _render_for(
+    source: Mapping[str, str],
+    shared: Mapping[str, Any],
+    recipient: Recipient,
+    kept: dict[Any, tuple[str, str, str]],
+) -> tuple[str, str, str]:
+    """`render_template` of `shared` with `recipient` added; renderings that differ only in
+    the recipient are done once (in `kept`) and filled in for each one."""
+    person = {"name": recipient.name, "email": recipient.email}
+    texts = (source["subject"], source["body_text"], source.get("body_html") or "")
+    if not _recipient_plain_only(*texts):
+        return _finished(*_rendered_raw(source, {**shared, "recipient": person}))
+    key = (id(shared), texts)
+    if key not in kept:
+        slots = {"name": _NAME_SLOT, "email": _EMAIL_SLOT}
+        kept[key] = _rendered_raw(source, {**shared, "recipient": slots})
+    subject, text, html = kept[key]
+    plain = {_NAME_SLOT: recipient.name, _EMAIL_SLOT: recipient.email}
+    escaped = {slot: escape(value) for slot, value in plain.items()}
+    return _finished(
+        _SLOTS.sub(lambda match: plain[match.group(0)], subject),
+        _SLOTS.sub(lambda match: plain[match.group(0)], text),
+        _SLOTS.sub(lambda match: escaped[match.group(0)], html),
+    )
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -254,6 +305,7 @@ class Recipient:
         return mail_address(self.name, self.email)
 
 
+@lru_cache(maxsize=4096)
 def mail_address(name: str, email: str) -> str:
     """ "Name <address>" for a header, the name on one line and quoted where it must be."""
     name = " ".join((name or "").split())
@@ -394,8 +446,9 @@ def _context_for(
     event: ThreadEvent | None,
     actor: User | None,
 ) -> dict[str, Any]:
-    """`context_build`, worked out once per ticket object for the recipients who differ only
-    in name and address (the agents of one alert in one time zone)."""
+    """`context_build` without the recipient, worked out once per ticket object for the
+    recipients who differ only in name and address (the agents of one alert in one time
+    zone)."""
     zone = _zone(recipient.user)
     key = (
         audience,
@@ -409,7 +462,8 @@ def _context_for(
         kept[key] = context_build(
             ticket, audience=audience, recipient=recipient, entry=entry, event=event, actor=actor
         )
-    return {**kept[key], "recipient": {"name": recipient.name, "email": recipient.email}}
+        kept[key].pop("recipient", None)
+    return kept[key]
 
 
 def _sample_context() -> dict[str, Any]:
@@ -690,8 +744,12 @@ def _sender_find(ticket: Ticket) -> str:
 
 def new_message_id(from_email: str = "") -> str:
     """A Message-ID nobody can guess, on the sender's domain."""
-    domain = parseaddr(from_email or settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2]
-    return f"<{secrets.token_hex(16)}@{domain or 'localhost'}>"
+    return f"<{secrets.token_hex(16)}@{_domain_of(from_email or settings.DEFAULT_FROM_EMAIL)}>"
+
+
+@lru_cache(maxsize=256)
+def _domain_of(address: str) -> str:
+    return parseaddr(address)[1].rpartition("@")[2] or "localhost"
 
 
 def _thread_ids(ticket: Ticket, *, before: ThreadEntry | None, exclude: str) -> tuple[str, str]:
@@ -806,7 +864,8 @@ def _prepare(
     context = _context_for(
         ticket, audience=audience, recipient=to[0], entry=entry, event=event, actor=actor
     )
-    subject, text, html = render_template(code, context, source=source)
+    renders = ticket.__dict__.setdefault("_mail_renders", {})
+    subject, text, html = _render_for(source, context, to[0], renders)
     from_email = _sender(ticket)
     message_id = message_id or new_message_id(from_email)
     in_reply_to, references = _thread_ids(ticket, before=entry, exclude=message_id)

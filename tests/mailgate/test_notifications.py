@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 from django.utils import timezone
+from django.utils.html import escape
 
 from mailgate import notifications
 from mailgate.models import (
@@ -298,6 +300,23 @@ def test_note_alerts_are_off_by_default(run, ticket, agent, department, mailoutb
     agent_user(department=department)
     run(services.ticket_note_add, ticket=ticket, by=agent, body="Quiet")
     assert mailoutbox == []
+
+
+def test_a_batch_sends_nothing_about_a_change_that_rolled_back(
+    ticket, agent, customer, django_capture_on_commit_callbacks
+):
+    """Mail worked out per run (a mail fetch) is about what committed only: a message whose
+    transaction rolled back alerts nobody."""
+    with notifications.mail_out_batched(), django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.ticket_message_add(ticket=ticket, user=customer, body="Never kept")
+            raise RuntimeError("the rest of the change failed")
+        kept = services.ticket_message_add(ticket=ticket, user=customer, body="Kept")
+
+    alerts = log(TemplateCode.MESSAGE_ALERT)
+    assert alerts.exists()
+    assert {alert.entry_id for alert in alerts} == {kept.pk}
+    assert not any("Never kept" in alert.body_text for alert in alerts)
 
 
 # --- assignment, transfer, status, overdue --------------------------------------------------
@@ -597,7 +616,7 @@ def test_a_broken_notification_never_breaks_the_change(run, ticket, agent, monke
     def explode(*args, **kwargs):
         raise RuntimeError("template trouble")
 
-    monkeypatch.setattr(notifications, "render_template", explode)
+    monkeypatch.setattr(notifications, "_rendered_raw", explode)
     entry = run(services.ticket_reply, ticket=ticket, by=agent, body="Hi")
     assert entry.pk and not log(TemplateCode.TICKET_REPLY).exists()
 
@@ -649,6 +668,61 @@ def test_mail_out_can_be_suppressed_for_a_block(run, mailbox, department, custom
     assert mailoutbox == [] and not OutboundMessage.objects.exists()
     run(open_ticket, user=customer, department=department)
     assert len(mailoutbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("body_text", "body_html", "expected_text", "expected_html"),
+    [
+        # Plain mentions: one rendering filled in for each agent, escaped in the HTML part.
+        (
+            "For {{ recipient.name }} <{{ recipient.email }}>",
+            "<p>For {{ recipient.name }}</p>",
+            "For {name} <{email}>",
+            "<p>For {escaped}</p>",
+        ),
+        # A filter or a tag on the recipient: rendered for each agent.
+        (
+            "For {{ recipient.name|upper }}{% if recipient.name == 'Ann & Co' %}!{% endif %}",
+            "<p>{{ recipient.name|lower }}</p>",
+            "For {upper}{bang}",
+            "<p>{lower}</p>",
+        ),
+    ],
+)
+def test_alert_templates_name_each_agent_however_they_mention_them(
+    run,
+    mailbox,
+    department,
+    customer,
+    mailoutbox,
+    body_text,
+    body_html,
+    expected_text,
+    expected_html,
+):
+    template = EmailTemplate.objects.get(code=TemplateCode.TICKET_ALERT)
+    template.subject = "Alert for {{ recipient.name }}"
+    template.body_text = body_text
+    template.body_html = body_html
+    template.save()
+    agents = [agent_user(department=department, user__name=name) for name in ("Ann & Co", "Bo <b>")]
+
+    run(open_ticket, user=customer, department=department)
+
+    for agent in agents:
+        [alert] = mails_to(mailoutbox, agent.email)
+        name = agent.name
+        values = {
+            "name": name,
+            "email": agent.email,
+            "escaped": escape(name),
+            "upper": name.upper(),
+            "lower": escape(name.lower()),
+            "bang": "!" if name == "Ann & Co" else "",
+        }
+        assert alert.subject.startswith(f"Alert for {name}")
+        assert alert.body.strip() == expected_text.format(**values)
+        assert html_part(alert) == expected_html.format(**values)
 
 
 def test_each_agent_of_an_alert_gets_their_own_name_and_time_zone(
