@@ -7,17 +7,16 @@ calls it before it creates anything.
 from __future__ import annotations
 
 import copy
-import secrets
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache import cache
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
-from helpdesk.lib.memo import VersionedMemo
+from helpdesk.lib.memo import VersionedMemo, token_get, token_register, token_renew
 
 from .filters import DraftRejected, FilterResult, filters_apply
 from .models import BannedAddress, Department, Filter, FilterRule
@@ -103,17 +102,17 @@ def filters_load() -> list[Filter]:
 # anew on every save or delete of a filter or rule) are unchanged; never when this very
 # transaction changed filters (it may roll back). Callers get copies whose actions'
 # targets (department, team...) load afresh, so a cached filter never routes with stale rows.
-FILTERS_VERSION_KEY = "routing:filters:version"
+FILTERS_VERSION_KEY = token_register("routing:filters:version")
 _filters_memo: list[tuple[tuple[Any, ...], list[Filter]]] = []
 
 
 def filters_version_bump(*args: Any, **kwargs: Any) -> None:
-    cache.set(FILTERS_VERSION_KEY, secrets.token_hex(8), None)
+    token_renew(FILTERS_VERSION_KEY)
     transaction.on_commit(_filters_committed)
 
 
 def _filters_committed() -> None:
-    cache.set(FILTERS_VERSION_KEY, secrets.token_hex(8), None)
+    token_renew(FILTERS_VERSION_KEY)
 
 
 for _model in (Filter, FilterRule):
@@ -123,16 +122,20 @@ for _model in (Filter, FilterRule):
 
 
 def filters_load_cached() -> list[Filter]:
-    """`filters_load`, from the per-process copy when nothing changed (one small query)."""
-    stamp = FilterRule.objects.filter(filter__is_active=True).aggregate(
-        rules=Count("pk"), last_rule=Max("pk"), changed=Max("filter__updated_at")
-    )
-    if not stamp["rules"]:
-        return []
-    version = cache.get(FILTERS_VERSION_KEY)
-    if version is None:
-        cache.add(FILTERS_VERSION_KEY, secrets.token_hex(8), None)
-        version = cache.get(FILTERS_VERSION_KEY)  # still None with a dummy cache: no copy
+    """`filters_load`, from the per-process copy when nothing changed.
+
+    Where every process shares the cache (HELPDESK_SHARED_CACHE), the version token alone
+    tells: filters and rules change only through saves and deletes, which renew it. With a
+    per-process cache, a change made in another process shows in the stamp (one small query)."""
+    if settings.HELPDESK_SHARED_CACHE:
+        stamp: dict[str, Any] = {"rules": None, "last_rule": None, "changed": None}
+    else:
+        stamp = FilterRule.objects.filter(filter__is_active=True).aggregate(
+            rules=Count("pk"), last_rule=Max("pk"), changed=Max("filter__updated_at")
+        )
+        if not stamp["rules"]:
+            return []
+    version = token_get(FILTERS_VERSION_KEY)  # None with a dummy cache: no copy
     key = (stamp["rules"], stamp["last_rule"], stamp["changed"], version)
     if _filters_memo and _filters_memo[0][0] == key and key[-1] is not None:
         filters = _filters_memo[0][1]

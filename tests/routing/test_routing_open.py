@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from accounts.models import Role, User
 from routing.filters import DraftRejected
 from routing.models import RuleField, RuleOperator
-from routing.services import filters_load, sender_banned
+from routing.services import filters_load, filters_load_cached, sender_banned
 from tests.accounts.factories import OrganizationFactory, UserFactory, agent_user
 from tests.routing.factories import (
     BannedAddressFactory,
@@ -316,3 +316,20 @@ def test_a_department_or_topic_a_filter_uses_cannot_be_deleted():
     for target in (sales, topic):
         with pytest.raises(ProtectedError):
             target.delete()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits, as in production
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_changed_filter_routes_the_next_ticket(shared, settings, django_assert_num_queries):
+    """The filters are kept per process. With a cache every process shares, its version
+    token alone says whether they changed; with a per-process one, a small query does."""
+    settings.HELPDESK_SHARED_CACHE = shared
+    sales = DepartmentFactory(name="Sales")
+    rule = FilterFactory(department=sales, rules=PRINTER).rules.get()
+    assert open_ticket(subject="printer jam").department == sales
+    with django_assert_num_queries(0 if shared else 1):
+        assert len(filters_load_cached()) == 1
+    rule.value = "scanner"
+    rule.save()
+    assert open_ticket(subject="printer jam").department != sales
+    assert open_ticket(subject="scanner jam").department == sales
