@@ -13,4 +13,4 @@ class AccountsConfig(AppConfig):
         from .permissions import SCOPES
 
         SCOPES.watch(Agent, AgentDepartmentAccess, Role, Team).watch_m2m(Team.members.through)
-        USERS.watch(User)
+        USERS.watch(User, created=False)

@@ -4,20 +4,22 @@ Admins change them on the settings screen (`helpdesk.models.HelpdeskSettings`, o
 Until that row exists, every value falls back to the environment's HELPDESK_* settings, read
 on each call (so tests that override Django settings keep working).
 
-The row is cached in Django's cache (shared by every process when CACHE_URL points at Redis
-or Memcached; per process with the default local-memory cache, where `CACHE_SECONDS` bounds
-how long another process may see the old values). Saving through `settings_save` drops the
-cached copy after the transaction commits.
+The row is kept per process while its version token in Django's cache is unchanged
+(`helpdesk.lib.memo`): a save renews the token, so every process sharing the cache (Redis or
+Memcached) reloads it on its next read; with the default local-memory cache another process
+may see the old values for up to `memo.MAX_AGE` seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
+
+from helpdesk.lib.memo import VersionedMemo
 
 if TYPE_CHECKING:
     from routing.models import Department, HelpTopic
@@ -26,10 +28,7 @@ if TYPE_CHECKING:
 
     from .models import HelpdeskSettings
 
-CACHE_KEY = "helpdesk:settings:v1"
-CACHE_SECONDS = 60
 MB = 1024 * 1024
-_NO_ROW = "none"
 
 
 @dataclass(frozen=True)
@@ -86,21 +85,25 @@ def _env_types() -> list[str]:
 
 
 def settings_row() -> HelpdeskSettings | None:
-    """The saved row with its related objects, from the cache when it is there."""
+    """The saved settings row with its default department, priority, SLA and help topic, or
+    None before the first save; kept per process (`helpdesk.lib.memo`)."""
+    return _settings_memo().get()
+
+
+@cache
+def _settings_memo() -> VersionedMemo[HelpdeskSettings | None]:
     from .models import HelpdeskSettings
 
-    cached = cache.get(CACHE_KEY)
-    if cached is not None:
-        return None if cached == _NO_ROW else cached
-    row = (
-        HelpdeskSettings.objects.select_related(
-            "default_department", "default_priority", "default_sla", "default_help_topic"
+    def load() -> HelpdeskSettings | None:
+        return (
+            HelpdeskSettings.objects.select_related(
+                "default_department", "default_priority", "default_sla", "default_help_topic"
+            )
+            .filter(singleton=1)
+            .first()
         )
-        .filter(singleton=1)
-        .first()
-    )
-    cache.set(CACHE_KEY, row if row is not None else _NO_ROW, CACHE_SECONDS)
-    return row
+
+    return VersionedMemo("helpdesk.settings", load).watch(HelpdeskSettings)
 
 
 def settings_form_instance() -> HelpdeskSettings:
@@ -112,8 +115,9 @@ def settings_form_instance() -> HelpdeskSettings:
 
 
 def config_invalidate() -> None:
-    """Forget the cached row once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: cache.delete(CACHE_KEY))
+    """Every process forgets its copy of the row (at once, and again once the current
+    transaction commits)."""
+    _settings_memo().invalidate()
 
 
 def config() -> Config:

@@ -38,6 +38,7 @@ from imapclient import DELETED, SEEN, IMAPClient
 
 from accounts import permissions
 from helpdesk.config import config
+from helpdesk.lib.memo import tokens_snapshot
 
 from . import notifications, services
 from .models import InboundMessage, InboundStatus, Mailbox
@@ -214,8 +215,10 @@ def _fetch_imap(mailbox: Mailbox, result: FetchResult) -> None:
                     data = fetched.get(uid)
                     if data and b"BODY[]" in data:  # else expunged by someone else meanwhile
                         raws.append((uid, data[b"BODY[]"]))
-                _store_and_process_many(mailbox, result, raws, "imap")
-                mail_out.flush()
+                # The memos' version tokens are read once for the run, as for a request.
+                with tokens_snapshot():
+                    _store_and_process_many(mailbox, result, raws, "imap")
+                    mail_out.flush()
                 handled = [uid for uid, _raw in raws]
                 if handled:
                     _imap_after_fetch(client, mailbox, handled)
@@ -318,11 +321,13 @@ def _fetch_pop3(mailbox: Mailbox, result: FetchResult) -> None:
                 budget -= 1
                 _response, body, _octets = pop.retr(number)
                 raw = b"\r\n".join(body) + b"\r\n"
-                _store_and_process(mailbox, result, raw, "pop3", uidl)
+                with tokens_snapshot():
+                    _store_and_process(mailbox, result, raw, "pop3", uidl)
                 if delete:
                     pop.dele(number)
                 if result.fetched % FETCH_CHUNK == 0:
-                    mail_out.flush()
+                    with tokens_snapshot():
+                        mail_out.flush()
         pop.quit()  # deletions happen only now, at QUIT
     except BaseException:
         with contextlib.suppress(*CONNECTION_ERRORS):

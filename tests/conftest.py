@@ -1,29 +1,22 @@
 import pytest
-from django.core.cache import cache
 
-from helpdesk.config import CACHE_KEY
 from tests.accounts.factories import agent_user
 from tests.routing.factories import DepartmentFactory
 
 
 @pytest.fixture(autouse=True)
-def _fresh_settings_cache():
-    """The help desk's settings row is cached across requests; a test's row must not
-    outlive its rolled-back transaction."""
-    cache.delete(CACHE_KEY)
-    yield
-    cache.delete(CACHE_KEY)
-
-
-@pytest.fixture(autouse=True)
 def _forget_versioned_memos():
-    """Per-process copies of small tables (helpdesk.lib.memo) start empty in every test: a
-    transactional test's flush deletes rows without the signals that would invalidate them."""
+    """Per-process copies of small tables (helpdesk.lib.memo: the settings row among them;
+    the filters) start empty in every test: a test's rows must not outlive its rolled-back
+    transaction, and a transactional test's flush deletes rows without signals."""
     from helpdesk.lib.memo import memos_forget
+    from routing import services as routing_services
 
     memos_forget()
+    routing_services._filters_memo.clear()
     yield
     memos_forget()
+    routing_services._filters_memo.clear()
 
 
 @pytest.fixture

@@ -171,8 +171,10 @@ def _lookups_load() -> Lookups:
     )
 
 
-_LOOKUPS = VersionedMemo("tickets.queue_lookups", _lookups_load).watch(
-    Department, TicketStatus, Priority, HelpTopic, Team, Category, User, Agent
+_LOOKUPS = (
+    VersionedMemo("tickets.queue_lookups", _lookups_load)
+    .watch(Department, TicketStatus, Priority, HelpTopic, Team, Category, Agent)
+    .watch(User, created=False)
 )
 
 

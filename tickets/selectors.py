@@ -385,17 +385,20 @@ def _action_options_load(*, ticket: Ticket, user: User) -> TicketActionOptions:
     return options
 
 
-_OPTIONS: VersionedMap[tuple, TicketActionOptions] = VersionedMap("tickets.action_options").watch(
-    TicketStatus,
-    Priority,
-    Department,
-    HelpTopic,
-    Team,
-    Category,
-    CtiType,
-    CtiItem,
-    Agent,
-    AgentDepartmentAccess,
-    User,
-    SLAPlan,
+_OPTIONS: VersionedMap[tuple, TicketActionOptions] = (
+    VersionedMap("tickets.action_options")
+    .watch(
+        TicketStatus,
+        Priority,
+        Department,
+        HelpTopic,
+        Team,
+        Category,
+        CtiType,
+        CtiItem,
+        Agent,
+        AgentDepartmentAccess,
+        SLAPlan,
+    )
+    .watch(User, created=False)
 )

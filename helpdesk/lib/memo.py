@@ -14,7 +14,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from django.core.cache import cache
@@ -55,6 +56,18 @@ def tokens_snapshot_end(**kwargs: Any) -> None:
     _snapshot.active = False
 
 
+@contextmanager
+def tokens_snapshot() -> Iterator[None]:
+    """The tokens read together once for a unit of work outside a request (a run of fetched
+    mail), as a request reads them; what was active before is restored after."""
+    active, tokens = getattr(_snapshot, "active", False), getattr(_snapshot, "tokens", None)
+    tokens_snapshot_begin()
+    try:
+        yield
+    finally:
+        _snapshot.active, _snapshot.tokens = active, tokens
+
+
 def token_get(key: str) -> str | None:
     """The current token under `key`, made when there is none (None with a dummy cache)."""
     tokens: dict[str, Any] | None = None
@@ -93,14 +106,21 @@ class _Versioned:
 
     key: str
 
-    def watch(self, *models: type[Model]) -> Any:
+    def watch(self, *models: type[Model], created: bool = True) -> Any:
         """Invalidate on every save or delete of `models` (rows changed by `QuerySet.update`
-        send no signal: call `invalidate` after one)."""
+        send no signal: call `invalidate` after one). With `created=False`, a new row leaves
+        the copy: for copies that no new row can be part of yet (a new user is nobody's
+        agent, and no session's user)."""
+        on_save = self.invalidate if created else self._invalidate_unless_created
         for model in models:
             uid = f"{self.key}:{model._meta.label}"
-            post_save.connect(self.invalidate, sender=model, dispatch_uid=uid, weak=False)
+            post_save.connect(on_save, sender=model, dispatch_uid=uid, weak=False)
             post_delete.connect(self.invalidate, sender=model, dispatch_uid=uid, weak=False)
         return self
+
+    def _invalidate_unless_created(self, *args: Any, created: bool = False, **kwargs: Any) -> None:
+        if not created:
+            self.invalidate()
 
     def watch_m2m(self, *through: type[Model]) -> Any:
         """Invalidate when the rows of a many-to-many relation are added, removed or cleared."""

@@ -88,9 +88,18 @@ def _changed_in_open_transaction() -> bool:
 
 def _on_change(sender: type, instance: Any = None, **kwargs: Any) -> None:
     label = sender._meta.label
-    if label in WATCHED:
+    if label in WATCHED and not _new_person(label, instance, kwargs.get("created", False)):
         data_changed(tickets=())
         _scopes_changed(_scopes_of(label, instance))
+
+
+def _new_person(label: str, instance: Any, created: bool) -> bool:
+    """A new user, with the primary address made along with them: on no ticket yet, so in no
+    kept result (mail from strangers makes customers all day). An address added to someone
+    who exists may show on their tickets' pages."""
+    if not created:
+        return False
+    return label == "accounts.User" or (label == "accounts.UserEmail" and instance.is_primary)
 
 
 # --- scopes: results kept per ticket --------------------------------------------------------

@@ -313,9 +313,9 @@ def test_a_warm_queue_page_reads_the_cache_a_fixed_few_times(client, monkeypatch
     for name in ("get", "get_many"):
         monkeypatch.setattr(cache, name, counted(getattr(cache, name)))
     client.get(QUEUE)
-    # the tokens, the page (count and rows), the rendered rows, the settings (sessions are
-    # in the database with the tests' per-process cache)
-    assert len(reads) == 4
+    # the tokens (the settings row's among them), the page (count and rows), the rendered
+    # rows (sessions are in the database with the tests' per-process cache)
+    assert len(reads) == 3
 
 
 def test_the_ticket_page_shows_a_new_collaborator_and_address_at_once(client):
@@ -501,3 +501,24 @@ def test_a_referral_made_without_the_service_still_shows_in_the_card(client):
     Referral.objects.create(ticket=other, department=ticket.department)
 
     assert "Invoice disputed" in client.get(page).content.decode()
+
+
+def test_a_new_customer_leaves_the_agents_kept_choices_and_sessions(client):
+    """Mail from strangers makes customers all day: a new user is nobody's agent yet, so the
+    queue's choices, the ticket actions' options and the signed-in users stay kept."""
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    open_ticket(department=department)
+    client.force_login(agent)
+    queries(client, QUEUE)
+    _warm, warm_sql = queries(client, QUEUE)
+
+    UserFactory(email="stranger@example.com")
+    _after, after_sql = queries(client, QUEUE)
+
+    assert len(after_sql) == len(warm_sql)
+    renamed = agent_user(department=department)
+    renamed.name = "Renamed Agent"
+    renamed.save(update_fields=["name"])
+    _renamed, renamed_sql = queries(client, QUEUE)
+    assert len(renamed_sql) > len(warm_sql)

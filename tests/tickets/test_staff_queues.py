@@ -378,18 +378,19 @@ class TestPagingAndHtmx:
         for _ in range(3):
             make(department, assignee=agent, team=team)
         # Nothing kept (memos_forget; the query cache keeps nothing inside this test's
-        # transaction): session, user, agent scope (agent with role, extended access with
-        # roles, teams), the choices (one UNION), the agents, the count, the page's ids, the
-        # page's rows, and its departments, statuses, priorities and teams (tickets.related).
+        # transaction): session, user, the settings row, agent scope (agent with role,
+        # extended access with roles, teams), the choices (one UNION), the agents, the count,
+        # the page's ids, the page's rows, and its departments, statuses, priorities and teams
+        # (tickets.related).
         # Once committed, as in production, it is 3: test_list_caches.py.
         memos_forget()
-        with django_assert_num_queries(14):
+        with django_assert_num_queries(15):
             client.get(QUEUE, params)
         for n in range(27):
             place = second if n % 2 else department
             make(place, assignee=agent_user(department=place), team=TeamFactory())
         memos_forget()
-        with django_assert_num_queries(14):
+        with django_assert_num_queries(15):
             response = client.get(QUEUE, {**params, "per_page": 50})
         assert len(numbers(response)) == 30
 

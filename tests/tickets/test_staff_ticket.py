@@ -159,17 +159,18 @@ class TestPage:
                         ticket=ticket, user=customer, body=f"msg {index}", attachments=[upload]
                     )
 
-        # With nothing kept (memos_forget): the agent's scope and the ticket's status,
-        # priority, department, team, help topic and SLA plan (tickets.related) are read too,
-        # and the texts of the entries not rendered before (one query).
+        # With nothing kept (memos_forget): the settings row, the agent's scope and the
+        # ticket's status, priority, department, team, help topic and SLA plan
+        # (tickets.related) are read too, and the texts of the entries not rendered before
+        # (one query).
         # Once kept, as in production, the page runs 5 queries: test_list_caches.py.
         add_entries(1)
         memos_forget()
-        with django_assert_max_num_queries(18) as few:
+        with django_assert_max_num_queries(19) as few:
             assert client.get(page_url(ticket)).status_code == 200
         add_entries(49)
         memos_forget()
-        with django_assert_max_num_queries(18) as many:
+        with django_assert_max_num_queries(19) as many:
             response = client.get(page_url(ticket))
         assert response.content.decode().count('class="thumb"') == 50
         assert len(many.captured_queries) == len(few.captured_queries)
