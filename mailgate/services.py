@@ -370,12 +370,14 @@ def _match(parsed: ParsedMessage, sender: User) -> tuple[Ticket | None, bool | N
             outbound.message_id: outbound
             for outbound in OutboundMessage.objects.filter(message_id__in=ids)
             .select_related("ticket")
+            .only("message_id", "audience", "to", "created_at", "ticket")  # not the bodies
             .order_by("created_at", "pk")
         }
         entries = {
             entry.message_id: entry
             for entry in ThreadEntry.objects.filter(message_id__in=ids)
             .select_related("thread__ticket")
+            .only("message_id", "created_at", "thread__ticket")
             .order_by("created_at", "pk")
         }
         for message_id in ids:
