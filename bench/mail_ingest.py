@@ -82,6 +82,7 @@ def configure_environment(args: argparse.Namespace, media_root: Path) -> None:
             # (memorymail:// would keep every message in a list: memory would grow.)
             "EMAIL_URL": "dummymail://",
             "MAIL_OUT": "true" if args.mail_out else "false",
+            "CACHE_URL": args.cache_url,
             "MEDIA_ROOT": str(media_root),
             "LOG_LEVEL": args.log_level,
         }
@@ -424,8 +425,10 @@ def run(args: argparse.Namespace) -> int:
     import django
 
     django.setup()
+    from django.core.cache import cache
     from django.core.management import call_command
 
+    cache.clear()  # tokens and kept results of an earlier run, on another database
     started = time.perf_counter()
     call_command("migrate", verbosity=0, interactive=False)
     migrate_seconds = time.perf_counter() - started
@@ -534,7 +537,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"  settings: MAIL_OUT={'on' if args.mail_out else 'off'} (dummy mail backend, eager "
-        f"Celery), {args.agents} agents, after_fetch={args.after_fetch}, "
+        f"Celery), cache {args.cache_url}, {args.agents} agents, after_fetch={args.after_fetch}, "
         f"batch_size={args.batch_size}; migrate took {migrate_seconds:.1f} s"
     )
     print()
@@ -603,6 +606,12 @@ def main() -> int:
         dest="mail_out",
         action="store_false",
         help="MAIL_OUT=false: no auto-responses or alerts at all",
+    )
+    parser.add_argument(
+        "--cache-url",
+        default="locmemcache://",
+        help="CACHE_URL; redis://127.0.0.1:6379/N as in production (that Redis database is "
+        "cleared first)",
     )
     parser.add_argument("--profile", metavar="FILE", help="cProfile the fetch into FILE")
     parser.add_argument(

@@ -1,6 +1,6 @@
-"""Per-process copies of small tables read for every mail, new ticket or staff page (our
-addresses, email templates, banned addresses, the default status and priority, the queue
-pages' choices, each agent's scope).
+"""Per-process copies of small tables read for every mail, new ticket or staff page (the
+settings row, our addresses, email templates, banned addresses, the default status and
+priority, the queue pages' choices, each agent's scope).
 
 Each copy is valid while a version token in Django's cache is unchanged: a save or delete of
 the rows sets a new token (at once, and again when its transaction commits), so every process
