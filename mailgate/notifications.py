@@ -246,7 +246,7 @@ def _render_for(
     source: Mapping[str, str],
     shared: Mapping[str, Any],
     recipient: Recipient,
-    kept: dict[Any, tuple[str, str, str]],
+    kept: dict[Any, tuple[Mapping[str, Any], tuple[str, str, str]]],
 ) -> tuple[str, str, str]:
     """`render_template` of `shared` with `recipient` added; renderings that differ only in
     the recipient are done once (in `kept`) and filled in for each one."""
@@ -257,8 +257,9 @@ def _render_for(
     key = (id(shared), texts)
     if key not in kept:
         slots = {"name": _NAME_SLOT, "email": _EMAIL_SLOT}
-        kept[key] = _rendered_raw(source, {**shared, "recipient": slots})
-    subject, text, html = kept[key]
+        # `shared` is kept with its rendering, so that its id is never another context's.
+        kept[key] = (shared, _rendered_raw(source, {**shared, "recipient": slots}))
+    _shared, (subject, text, html) = kept[key]
     plain = {_NAME_SLOT: recipient.name, _EMAIL_SLOT: recipient.email}
     escaped = {slot: escape(value) for slot, value in plain.items()}
     return _finished(
