@@ -168,13 +168,19 @@ def test_a_customer_sees_an_organization_ticket_once_sharing_is_turned_on(client
     assert listed(client.get(MY_TICKETS)) == [shared.number, own.number]
 
 
-def test_with_the_query_cache_off_every_view_counts_again(client, settings):
-    settings.HELPDESK_QUERY_CACHE = False
+def agent_on_the_queue(client):
+    """An agent of a department with one ticket, signed in, who has opened the queue once."""
     department = DepartmentFactory(name="Front line")
     agent = agent_user(department=department)
     open_ticket(department=department)
     client.force_login(agent)
     queries(client, QUEUE)
+    return department
+
+
+def test_with_the_query_cache_off_every_view_counts_again(client, settings):
+    settings.HELPDESK_QUERY_CACHE = False
+    agent_on_the_queue(client)
     _, again_sql = queries(client, QUEUE)
     assert any("COUNT(" in sql for sql in again_sql)
 
@@ -503,14 +509,12 @@ def test_a_referral_made_without_the_service_still_shows_in_the_card(client):
     assert "Invoice disputed" in client.get(page).content.decode()
 
 
-def test_a_new_customer_leaves_the_agents_kept_choices_and_sessions(client):
-    """Mail from strangers makes customers all day: a new user is nobody's agent yet, so the
-    queue's choices, the ticket actions' options and the signed-in users stay kept."""
-    department = DepartmentFactory(name="Front line")
-    agent = agent_user(department=department)
-    open_ticket(department=department)
-    client.force_login(agent)
-    queries(client, QUEUE)
+def test_a_new_customer_leaves_the_agents_kept_pages_choices_and_sessions(client, settings):
+    """Mail from strangers makes customers all day: a new user is on no ticket and nobody's
+    agent yet, so the kept queue page, the queue's choices and the signed-in users (kept
+    where the cache is shared) stay kept."""
+    settings.HELPDESK_SHARED_CACHE = True
+    department = agent_on_the_queue(client)
     _warm, warm_sql = queries(client, QUEUE)
 
     UserFactory(email="stranger@example.com")
