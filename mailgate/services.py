@@ -24,6 +24,7 @@ from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.config import config
 from helpdesk.lib import files
+from helpdesk.lib.transactions import rolled_back_whole
 from routing.filters import DraftRejected
 from routing.services import sender_banned
 from tickets import services as ticket_services
@@ -309,7 +310,8 @@ def _thread_or_open(
             except ValidationError:
                 pass  # an archived ticket: the mail opens a new one below
             else:
-                _collaborators_copy(ticket, sender, copied)
+                with rolled_back_whole():
+                    _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
         elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
             try:
@@ -327,7 +329,8 @@ def _thread_or_open(
             except ValidationError:
                 pass  # archived or deleted: the mail opens a new ticket below
             else:
-                _collaborators_copy(ticket, sender, copied)
+                with rolled_back_whole():
+                    _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
     # The mailbox's defaults, from the rows kept per process.
@@ -351,10 +354,11 @@ def _thread_or_open(
         cc=list(parsed.cc),
         reply_to=parsed.reply_to[0] if parsed.reply_to else "",
     )
-    ticket = ticket_services.ticket_open(draft=draft)
-    entry = ticket.opening_entry
-    _collaborators_copy(ticket, sender, copied)
-    return Outcome(InboundStatus.PROCESSED, "created", ticket, entry)
+    # A refusal rolls back the whole message (`_Refused`): the services need no savepoint.
+    with rolled_back_whole():
+        ticket = ticket_services.ticket_open(draft=draft)
+        _collaborators_copy(ticket, sender, copied)
+    return Outcome(InboundStatus.PROCESSED, "created", ticket, ticket.opening_entry)
 
 
 def _match(parsed: ParsedMessage, sender: User) -> tuple[Ticket | None, bool | None]:

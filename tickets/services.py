@@ -34,6 +34,7 @@ from helpdesk.config import config
 from helpdesk.lib import files, querycache
 from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
+from helpdesk.lib.transactions import service_atomic
 from kb.canned import canned_render
 from kb.models import CannedResponse
 from kb.selectors import canned_response_get
@@ -145,13 +146,25 @@ def _require_any(user: User, perms: Iterable[str], obj: object) -> None:
         )
 
 
+# The ticket's foreign keys: name → attribute holding the key.
+_TICKET_KEYS = {
+    field.name: field.attname for field in Ticket._meta.concrete_fields if field.is_relation
+}
+
+
 def _lock(ticket: Ticket) -> Ticket:
-    """Reload `ticket` under a row lock, so two agents acting at once are serialised."""
+    """Reload `ticket` under a row lock, so two agents acting at once are serialised.
+
+    The related rows read already (customer, department, thread, …) are kept where the
+    reloaded row still points at them, rather than read again by the change."""
     assert transaction.get_connection().in_atomic_block, "lock inside the service's transaction"
-    thread = ticket.__dict__["_state"].fields_cache.get("thread")
+    cached = dict(ticket._state.fields_cache)
+    keys = {name: getattr(ticket, _TICKET_KEYS[name]) for name in cached if name in _TICKET_KEYS}
     ticket.refresh_from_db(from_queryset=Ticket.objects.select_for_update())
-    if thread is not None:  # a ticket's thread never changes: keep the one read already
-        ticket._state.fields_cache["thread"] = thread
+    for name, related in cached.items():
+        # A ticket's thread never changes; a foreign key's row is kept while it is the same.
+        if name == "thread" or (name in keys and getattr(ticket, _TICKET_KEYS[name]) == keys[name]):
+            ticket._state.fields_cache.setdefault(name, related)
     related_attach([ticket], ("status",))  # read by nearly every change: from the kept rows
     return ticket
 
@@ -437,7 +450,7 @@ def _routed_assignment(
     return agent, team, origin, " ".join(dropped)
 
 
-@transaction.atomic
+@service_atomic
 def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     """Open a ticket from a draft, on any channel.
 
@@ -553,9 +566,11 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
                 "reason": reason,
             },
         )
+    copied = {owner.pk}
     for address in draft.collaborators:
         collaborator = user_get_or_create_by_email(email=address)
-        if collaborator != owner:
+        if collaborator.pk not in copied:  # two addresses may be one person's
+            copied.add(collaborator.pk)
             _collaborator_insert(ticket=ticket, user=collaborator, by=by or owner)
     if canned is not None:
         chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
@@ -647,7 +662,7 @@ def _priority_default() -> Priority:
 # --- thread ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service_atomic
 def ticket_message_add(
     *,
     ticket: Ticket,
@@ -698,7 +713,7 @@ def ticket_message_add(
     return entry
 
 
-@transaction.atomic
+@service_atomic
 def ticket_reply(
     *,
     ticket: Ticket,
@@ -754,7 +769,7 @@ def ticket_reply(
     return entry
 
 
-@transaction.atomic
+@service_atomic
 def ticket_note_add(
     *,
     ticket: Ticket,
@@ -787,7 +802,7 @@ def ticket_note_add(
 # --- assignment -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service_atomic
 def ticket_assign(
     *,
     ticket: Ticket,
@@ -831,7 +846,7 @@ def ticket_assign(
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_claim(*, ticket: Ticket, by: User) -> Ticket:
     """An agent takes an unassigned ticket for themselves."""
     _lock(ticket)
@@ -851,7 +866,7 @@ def ticket_claim(*, ticket: Ticket, by: User) -> Ticket:
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_release(
     *, ticket: Ticket, by: User, agent: bool = True, team: bool = False, comment: str = ""
 ) -> Ticket:
@@ -878,7 +893,7 @@ def ticket_release(
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_transfer(
     *, ticket: Ticket, by: User, department: Department, comment: str = ""
 ) -> Ticket:
@@ -922,7 +937,7 @@ def ticket_transfer(
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_refer(
     *,
     ticket: Ticket,
@@ -957,7 +972,7 @@ def ticket_refer(
 # --- fields ---------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service_atomic
 def ticket_status_set(
     *, ticket: Ticket, by: User, status: TicketStatus, comment: str = ""
 ) -> Ticket:
@@ -977,7 +992,7 @@ def ticket_status_set(
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_priority_set(*, ticket: Ticket, by: User, priority: Priority) -> Ticket:
     _lock(ticket)
     _require(by, "ticket.edit", ticket)
@@ -998,7 +1013,7 @@ def ticket_priority_set(*, ticket: Ticket, by: User, priority: Priority) -> Tick
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_subject_edit(*, ticket: Ticket, by: User, subject: str) -> Ticket:
     subject = " ".join((subject or "").split())
     if not subject:
@@ -1022,7 +1037,7 @@ def ticket_subject_edit(*, ticket: Ticket, by: User, subject: str) -> Ticket:
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | None) -> Ticket:
     _lock(ticket)
     _require(by, "ticket.edit", ticket)
@@ -1046,7 +1061,7 @@ def ticket_help_topic_set(*, ticket: Ticket, by: User, help_topic: HelpTopic | N
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_cti_set(*, ticket: Ticket, by: User, item: CtiItem | None) -> Ticket:
     """Classify (or reroute, or unclassify with None) a ticket under a CTI item; its type
     and category come with it. Archived levels are refused."""
@@ -1098,7 +1113,7 @@ def _sla_change(*, ticket: Ticket, plan: SLAPlan | None, by: User | None, reason
     return fields
 
 
-@transaction.atomic
+@service_atomic
 def ticket_sla_set(*, ticket: Ticket, by: User, sla: SLAPlan | None) -> Ticket:
     """Put the ticket under another SLA plan (or none); its due dates are computed again
     from when it opened (or reopened), its paused time kept. Needs `ticket.edit`."""
@@ -1113,7 +1128,7 @@ def ticket_sla_set(*, ticket: Ticket, by: User, sla: SLAPlan | None) -> Ticket:
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_due_override_set(
     *, ticket: Ticket, by: User, due_at: datetime | None, comment: str = ""
 ) -> Ticket:
@@ -1149,7 +1164,7 @@ def ticket_due_override_set(
     return ticket
 
 
-@transaction.atomic
+@service_atomic
 def ticket_delivery_failed_record(
     *, ticket: Ticket, recipients: list[str], details: list[dict[str, str]]
 ) -> ThreadEvent:
@@ -1167,7 +1182,7 @@ def ticket_delivery_failed_record(
 # --- edit locks -----------------------------------------------------------------------------
 
 
-@transaction.atomic
+@service_atomic
 def ticket_lock_acquire(*, ticket: Ticket, by: User, minutes: int | None = None) -> TicketLock:
     """Take (or renew) the ticket's edit lock for `minutes` (TICKET_LOCK_MINUTES). Refused
     with a `ValidationError` naming the holder while another agent's lock is unexpired."""
@@ -1196,7 +1211,7 @@ def ticket_lock_acquire(*, ticket: Ticket, by: User, minutes: int | None = None)
     return lock
 
 
-@transaction.atomic
+@service_atomic
 def ticket_lock_release(*, ticket: Ticket, by: User) -> bool:
     """Give up `by`'s lock on the ticket; False when they held none."""
     deleted, _rows = TicketLock.objects.filter(ticket=ticket, agent=by).delete()
@@ -1214,20 +1229,19 @@ def ticket_locks_expired_clear(*, now: datetime | None = None) -> int:
 
 
 def _collaborator_insert(*, ticket: Ticket, user: User, by: User) -> Collaborator:
-    collaborator, created = Collaborator.objects.get_or_create(
-        ticket=ticket, user=user, defaults={"added_by": by}
+    """Add `user`, not yet a collaborator, to `ticket`, which the caller has locked (or has
+    just created): no one else adds them meanwhile."""
+    collaborator = Collaborator.objects.create(ticket=ticket, user=user, added_by=by)
+    event_record(
+        ticket=ticket,
+        action=EventAction.COLLAB_ADDED,
+        actor=by,
+        data={"user_id": user.pk, "user": str(user)},
     )
-    if created:
-        event_record(
-            ticket=ticket,
-            action=EventAction.COLLAB_ADDED,
-            actor=by,
-            data={"user_id": user.pk, "user": str(user)},
-        )
     return collaborator
 
 
-@transaction.atomic
+@service_atomic
 def ticket_collaborator_add(
     *, ticket: Ticket, by: User, user: User | None = None, email: str = "", name: str = ""
 ) -> Collaborator:
@@ -1244,7 +1258,7 @@ def ticket_collaborator_add(
     return collaborator
 
 
-@transaction.atomic
+@service_atomic
 def ticket_collaborators_copy(
     *, ticket: Ticket, by: User, emails: Iterable[str]
 ) -> list[Collaborator]:
@@ -1274,7 +1288,7 @@ def ticket_collaborators_copy(
     return added
 
 
-@transaction.atomic
+@service_atomic
 def ticket_collaborator_remove(*, ticket: Ticket, by: User, user: User) -> None:
     _lock(ticket)
     _require(by, "ticket.edit", ticket)

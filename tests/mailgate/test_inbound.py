@@ -69,6 +69,24 @@ def test_a_new_mail_opens_a_ticket(mailbox):
     assert [c.user.email for c in ticket.collaborators.all()] == ["rr@acme.example"]
 
 
+# Committed, as in production: the small tables a change in the same transaction touched are
+# read afresh rather than kept.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_new_mail_takes_a_fixed_number_of_statements(mailbox, django_assert_num_queries):
+    # The small tables are read and kept.
+    deliver(mail(sender="first@acme.example", Cc="second@acme.example"), mailbox)
+    raw = mail(Cc="Road Runner <rr@acme.example>")
+    message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    # Lock the stored mail, check it is new, find or make the sender and the copied person
+    # (with a savepoint each, for a twin made at the same moment), the filters' stamp, the
+    # ticket, its thread, entry and event, the collaborator and its event, the mail's
+    # outcome; then, after the commit, the mail it sends. The ticket's own transaction and
+    # the collaborators' take no savepoint: a refusal rolls back the whole mail.
+    with django_assert_num_queries(40):
+        message = services.inbound_process(message=message)
+    assert message.ticket.collaborators.get().user.email == "rr@acme.example"
+
+
 def test_the_same_mail_twice_makes_one_ticket(mailbox):
     raw = mail()
     first = deliver(raw, mailbox)
