@@ -74,8 +74,8 @@ def organization_for_email(email: str) -> Organization | None:
 
 
 def user_get_by_email(*, email: str) -> User | None:
-    found = UserEmail.objects.select_related("user").filter(email=normalize_email(email)).first()
-    return found.user if found else None
+    # An address belongs to one user at most (unique): no ordering, one model to build.
+    return next(iter(User.objects.filter(emails__email=normalize_email(email))[:1]), None)
 
 
 def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
