@@ -38,6 +38,7 @@ from helpdesk.lib.transactions import service_atomic
 from kb.canned import canned_render
 from kb.models import CannedResponse
 from kb.selectors import canned_response_get
+from kb.services import deflections_filed
 from routing.assignment import assignment_refusal, auto_assignee, reopen_assignee
 from routing.filters import FilterResult, result_summary
 from routing.models import CtiItem, Department, HelpTopic, Team
@@ -575,6 +576,8 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     if canned is not None:
         chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
         _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
+    # The articles the customer opened just before did not help: counted with the ticket.
+    deflections_filed(ticket=ticket)
     transaction.on_commit(
         lambda: ticket_created.send(sender=Ticket, ticket=ticket, entry=entry, event=created_event)
     )
