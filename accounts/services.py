@@ -91,7 +91,7 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
         return user
     try:
         with transaction.atomic():
-            return User.objects.create_user(
+            user = User.objects.create_user(
                 address,
                 None,
                 name=name.strip()[:150],
@@ -103,6 +103,8 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
         if user is None:
             raise
         return user
+    user._agent_scope = None  # type: ignore[attr-defined]  # a new customer is nobody's agent
+    return user
 
 
 @transaction.atomic
