@@ -138,6 +138,13 @@ def visibility_key(user: User) -> tuple[object, ...]:
     )
 
 
+def scope_none_known(user: User) -> None:
+    """`user` was just made and is nobody's agent: remember that without a query, on the
+    instance and per process (making anyone an agent renews the kept scopes)."""
+    SCOPES.get(user.pk, lambda: None)
+    user._agent_scope = None  # type: ignore[attr-defined]
+
+
 def forget_scope(user: User) -> None:
     """Drop the cached scope after the user's agent profile, access or teams changed."""
     user.__dict__.pop("_agent_scope", None)

@@ -19,7 +19,7 @@ from .models import (
     UserEmail,
     normalize_email,
 )
-from .permissions import AgentScope, forget_scope
+from .permissions import AgentScope, forget_scope, scope_none_known
 
 # RFC 6532 local part: a dot-atom whose characters are RFC 5322 atext or any non-ASCII letter,
 # mark, number, symbol or punctuation (no spaces, no controls).
@@ -103,7 +103,7 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
         if user is None:
             raise
         return user
-    user._agent_scope = None  # type: ignore[attr-defined]  # a new customer is nobody's agent
+    scope_none_known(user)  # a new customer is nobody's agent
     return user
 
 

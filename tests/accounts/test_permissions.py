@@ -253,3 +253,18 @@ def test_visible_tickets_and_can_view_agree(departments, tickets):
 def test_unknown_permissions_are_a_programming_error(tickets):
     with pytest.raises(ValueError, match="Unknown permission"):
         can(UserFactory(), "ticket.fly", tickets["home"])
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_customer_just_made_is_no_agent_without_a_query_until_made_one(
+    departments, django_assert_num_queries
+):
+    from accounts.services import agent_create, user_get_or_create_by_email
+
+    customer = user_get_or_create_by_email(email="new@customers.example")
+    read_again = User.objects.get(pk=customer.pk)
+    with django_assert_num_queries(0):
+        assert not is_agent(customer)
+        assert not is_agent(read_again)  # kept per process, not only on the instance
+    agent_create(user=read_again, department=departments["home"], role=role("All Access"))
+    assert is_agent(User.objects.get(pk=customer.pk))
