@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
@@ -88,11 +88,20 @@ def token_get(key: str) -> str | None:
 
 
 def token_renew(key: str) -> None:
-    token = secrets.token_hex(8)
-    cache.set(key, token, None)
+    tokens_renew([key])
+
+
+def tokens_renew(keys: Iterable[str], timeout: int | None = None) -> None:
+    """New tokens under `keys`, in one write."""
+    fresh = {key: secrets.token_hex(8) for key in keys}
+    if len(fresh) == 1:
+        [(key, token)] = fresh.items()
+        cache.set(key, token, timeout)
+    elif fresh:
+        cache.set_many(fresh, timeout)
     tokens = getattr(_snapshot, "tokens", None)
     if tokens is not None:
-        tokens[key] = token
+        tokens.update((key, token) for key, token in fresh.items() if key in _KEYS)
 
 
 def memos_forget() -> None:

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.signals import post_delete, post_save
 
-from .memo import token_get, token_register, token_renew
+from .memo import token_get, token_register, tokens_renew
 
 T = TypeVar("T")
 
@@ -67,30 +67,25 @@ def data_changed(*, tickets: Iterable[int] | None = None) -> None:
     """The ticket data changed: results cached so far are stale once this commits.
     `tickets` names the tickets a bulk update changed, for the results kept per ticket
     (`remember_scoped`); without it, those of every ticket are stale."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        _bump()
-    elif not _changed_in_open_transaction():
-        transaction.on_commit(_bump)
-    _scopes_changed([SHARED] if tickets is None else [f"ticket:{pk}" for pk in tickets])
-
-
-def _bump() -> None:
-    token_renew(VERSION_KEY)
+    scopes = [SHARED] if tickets is None else [f"ticket:{pk}" for pk in tickets]
+    _scopes_changed([_VERSION, *scopes])
 
 
 def _changed_in_open_transaction() -> bool:
+    """Whether the open transaction changed the ticket data (results are then neither read
+    nor stored)."""
     connection = transaction.get_connection()
-    return connection.in_atomic_block and any(
-        callback == _bump for _savepoints, callback, _robust in connection.run_on_commit
+    return (
+        connection.in_atomic_block
+        and _VERSION in connection.__dict__.get(_PENDING, ())
+        and _flush_registered(connection)
     )
 
 
 def _on_change(sender: type, instance: Any = None, **kwargs: Any) -> None:
     label = sender._meta.label
     if label in WATCHED and not _new_person(label, instance, kwargs.get("created", False)):
-        data_changed(tickets=())
-        _scopes_changed(_scopes_of(label, instance))
+        _scopes_changed([_VERSION, *_scopes_of(label, instance)])
 
 
 def _new_person(label: str, instance: Any, created: bool) -> bool:
@@ -144,11 +139,13 @@ def _scopes_of(label: str, instance: Any) -> list[str]:
 
 
 _PENDING = "_helpdesk_querycache_scopes"
+# Among the pending scopes: the data version (`VERSION_KEY`) is renewed too.
+_VERSION = "version"
 
 
 def _scopes_changed(scopes: Iterable[str]) -> None:
-    """Renew the scopes' tokens once the current transaction commits (at once outside one),
-    all of a transaction's scopes in one write."""
+    """Renew the scopes' tokens once the current transaction commits (at once outside one):
+    all of a transaction's tokens, the data version's with them, in one write."""
     scopes = set(scopes)
     if not scopes:
         return
@@ -156,13 +153,16 @@ def _scopes_changed(scopes: Iterable[str]) -> None:
     if not connection.in_atomic_block:
         _scopes_renew(scopes)
         return
-    registered = any(
-        callback == _scopes_flush for _savepoints, callback, _robust in connection.run_on_commit
-    )
-    if not registered:
+    if not _flush_registered(connection):  # none yet, or a rollback dropped it
         connection.__dict__[_PENDING] = set()
         transaction.on_commit(_scopes_flush)
     connection.__dict__[_PENDING].update(scopes)
+
+
+def _flush_registered(connection: Any) -> bool:
+    return any(
+        callback == _scopes_flush for _savepoints, callback, _robust in connection.run_on_commit
+    )
 
 
 def _scopes_flush() -> None:
@@ -171,11 +171,11 @@ def _scopes_flush() -> None:
 
 
 def _scopes_renew(scopes: set[str]) -> None:
-    if SHARED in scopes:
-        token_renew(SHARED_KEY)
-    fresh = {SCOPE_PREFIX + scope: secrets.token_hex(8) for scope in scopes if scope != SHARED}
-    if fresh:
-        cache.set_many(fresh, SCOPE_TTL)
+    # The version and SHARED tokens expire like the scopes' when not renewed for SCOPE_TTL:
+    # an expired token is made anew, which is only a miss.
+    named = {_VERSION: VERSION_KEY, SHARED: SHARED_KEY}
+    keys = [named.get(scope, SCOPE_PREFIX + scope) for scope in scopes]
+    tokens_renew(keys, SCOPE_TTL)
 
 
 def _scope_tokens(scopes: list[str]) -> tuple[str | None, ...]:

@@ -526,3 +526,46 @@ def test_a_new_customer_leaves_the_agents_kept_pages_choices_and_sessions(client
     renamed.save(update_fields=["name"])
     _renamed, renamed_sql = queries(client, QUEUE)
     assert len(renamed_sql) > len(warm_sql)
+
+
+def test_a_change_renews_the_data_version_and_its_tickets_tokens_in_one_write(monkeypatch):
+    """Each committed change costs the shared cache (Redis) one round trip, not one for the
+    data version and another for the tickets' own tokens."""
+    from helpdesk.lib import querycache
+    from tickets.services import ticket_note_add
+
+    department = DepartmentFactory(name="Front line")
+    agent = agent_user(department=department)
+    ticket = open_ticket(department=department)
+    before = querycache.token_get(querycache.VERSION_KEY)
+    writes: list[set[str]] = []
+    set_many, set_one = cache.set_many, cache.set
+    many = []  # the local-memory cache's set_many calls its set for each key
+
+    def counted_many(data, *args, **kwargs):
+        writes.append({key for key in data if "querycache" in key})
+        many.append(True)
+        try:
+            return set_many(data, *args, **kwargs)
+        finally:
+            many.pop()
+
+    def counted_one(key, *args, **kwargs):
+        if not many:
+            writes.append({key} if "querycache" in key else set())
+        return set_one(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set_many", counted_many)
+    monkeypatch.setattr(cache, "set", counted_one)
+    ticket_note_add(ticket=ticket, by=agent, body="Checked the toner.")
+    monkeypatch.undo()
+
+    assert [keys for keys in writes if keys] == [
+        {
+            querycache.VERSION_KEY,
+            f"{querycache.SCOPE_PREFIX}ticket:{ticket.pk}",
+            f"{querycache.SCOPE_PREFIX}customer:{ticket.user_id}",
+            f"{querycache.SCOPE_PREFIX}thread:{ticket.thread.pk}",
+        }
+    ]
+    assert querycache.token_get(querycache.VERSION_KEY) != before
