@@ -306,12 +306,11 @@ def _thread_or_open(
                     body_format=BodyFormat.TEXT,
                     attachments=uploads,
                     source=Source.EMAIL,
+                    copied=copied,
                 )
             except ValidationError:
                 pass  # an archived ticket: the mail opens a new one below
             else:
-                with rolled_back_whole():
-                    _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
         elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
             try:
@@ -325,12 +324,11 @@ def _thread_or_open(
                     message_id=parsed.message_id,
                     in_reply_to=parsed.in_reply_to,
                     references=" ".join(parsed.references),
+                    copied=copied,
                 )
             except ValidationError:
                 pass  # archived or deleted: the mail opens a new ticket below
             else:
-                with rolled_back_whole():
-                    _collaborators_copy(ticket, sender, copied)
                 return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
     # The mailbox's defaults, from the rows kept per process.
@@ -353,11 +351,11 @@ def _thread_or_open(
         to=list(parsed.to),
         cc=list(parsed.cc),
         reply_to=parsed.reply_to[0] if parsed.reply_to else "",
+        copied=copied,
     )
-    # A refusal rolls back the whole message (`_Refused`): the services need no savepoint.
+    # A refusal rolls back the whole message (`_Refused`): the service needs no savepoint.
     with rolled_back_whole():
         ticket = ticket_services.ticket_open(draft=draft)
-        _collaborators_copy(ticket, sender, copied)
     return Outcome(InboundStatus.PROCESSED, "created", ticket, ticket.opening_entry)
 
 
@@ -474,11 +472,6 @@ def _copied(parsed: ParsedMessage, sender: User) -> list[str]:
         for address in dict.fromkeys([*parsed.to, *parsed.cc])
         if address and address != sender.email and address not in ours
     ][:20]
-
-
-def _collaborators_copy(ticket: Ticket, sender: User, copied: list[str]) -> None:
-    if copied:
-        ticket_services.ticket_collaborators_copy(ticket=ticket, by=sender, emails=copied)
 
 
 # Stands in for the text of a mail that has none, so the entry says so rather than looking

@@ -102,6 +102,8 @@ class TicketDraft:
     source: str = Source.WEB
     attachments: list[AttachmentUpload] = field(default_factory=list)
     collaborators: list[str] = field(default_factory=list)  # email addresses
+    # The people the customer copied on their mail: collaborators where usable (`_copied_add`).
+    copied: list[str] = field(default_factory=list)
     message_id: str = ""
     in_reply_to: str = ""
     references: str = ""
@@ -576,6 +578,7 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     if canned is not None:
         chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
         _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
+    _copied_add(ticket=ticket, by=by or owner, emails=draft.copied)
     # The articles the customer opened just before did not help: counted with the ticket.
     deflections_filed(ticket=ticket)
     transaction.on_commit(
@@ -678,11 +681,13 @@ def ticket_message_add(
     in_reply_to: str = "",
     references: str = "",
     headers: dict[str, Any] | None = None,
+    copied: Iterable[str] = (),
 ) -> ThreadEntry:
     """A customer (owner, collaborator or organization member) writes to their ticket.
 
     A closed ticket reopens, one waiting on the customer goes back to open; an archived or
-    deleted one refuses the message."""
+    deleted one refuses the message. The people `copied` on the mail become collaborators
+    (`_copied_add`)."""
     attachments = list(attachments)
     body = _clean_body(body, attachments=attachments)
     _lock(ticket)
@@ -713,6 +718,7 @@ def ticket_message_add(
     ticket.is_answered = False
     ticket.save(update_fields=[*fields, "last_message_at", "is_answered", "updated_at"])
     event_record(ticket=ticket, action=EventAction.MESSAGE, actor=user, data={"entry": entry.pk})
+    _copied_add(ticket=ticket, by=user, emails=copied)
     return entry
 
 
@@ -726,11 +732,13 @@ def ticket_reply(
     attachments: Iterable[AttachmentUpload] = (),
     status: TicketStatus | None = None,
     source: str = Source.WEB,
+    copied: Iterable[str] = (),
 ) -> ThreadEntry:
     """An agent answers the customer (the entry is emailed by the notifications).
 
     Claims an unassigned ticket for the replying agent when auto-claim is on, and moves the
-    ticket to `status` when given (closing needs `ticket.close`)."""
+    ticket to `status` when given (closing needs `ticket.close`). The people `copied` on the
+    agent's mail become collaborators (`_copied_add`)."""
     attachments = list(attachments)
     body = _clean_body(body, attachments=attachments)
     _lock(ticket)
@@ -750,6 +758,7 @@ def ticket_reply(
         message_id=_outbound_message_id(),
     )
     event_record(ticket=ticket, action=EventAction.RESPONSE, actor=by, data={"entry": entry.pk})
+    _copied_add(ticket=ticket, by=by, emails=copied)
     ticket.last_response_at, ticket.is_answered = entry.created_at, True
     if ticket.first_response_at is None:
         ticket.first_response_at = entry.created_at
@@ -1261,19 +1270,11 @@ def ticket_collaborator_add(
     return collaborator
 
 
-@service_atomic
-def ticket_collaborators_copy(
-    *, ticket: Ticket, by: User, emails: Iterable[str]
-) -> list[Collaborator]:
-    """Make the people `by` copied on their mail into `ticket` its collaborators (the mail
-    gateway, once `by`'s message or response is in the ticket). `by` is someone who writes
-    into it: one of its customers, or an agent who may reply. Unusable or banned addresses,
-    the customer's own and agents' (alerts reach them) are skipped; returns the new ones."""
-    _lock(ticket)
-    if not (
-        permissions.can(by, "ticket.message", ticket) or permissions.can(by, "ticket.reply", ticket)
-    ):
-        raise PermissionDenied(_("You may not do this (%(permission)s).") % {"permission": "cc"})
+def _copied_add(*, ticket: Ticket, by: User, emails: Iterable[str]) -> list[Collaborator]:
+    """Make the people `by` copied on their mail into `ticket` its collaborators, inside the
+    service that locked the ticket and posted `by`'s message or response (so `by` may write
+    into it). Unusable or banned addresses, the customer's own and agents' (alerts reach
+    them) are skipped; returns the new ones."""
     added: list[Collaborator] = []
     for address in dict.fromkeys(emails):
         if sender_banned(address) is not None:
@@ -1286,8 +1287,6 @@ def ticket_collaborators_copy(
             continue
         if not Collaborator.objects.filter(ticket=ticket, user=user).exists():
             added.append(_collaborator_insert(ticket=ticket, user=user, by=by))
-    if added:
-        ticket.save(update_fields=["updated_at"])
     return added
 
 
