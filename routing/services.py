@@ -16,7 +16,13 @@ from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext as _
 
-from helpdesk.lib.memo import VersionedMemo, token_get, token_register, token_renew
+from helpdesk.lib.memo import (
+    VersionedMemo,
+    snapshot_value,
+    token_get,
+    token_register,
+    token_renew,
+)
 
 from .filters import DraftRejected, FilterResult, filters_apply
 from .models import BannedAddress, Department, Filter, FilterRule
@@ -121,21 +127,31 @@ for _model in (Filter, FilterRule):
     post_delete.connect(filters_version_bump, sender=_model, dispatch_uid=_uid)
 
 
+def _filters_stamp() -> dict[str, Any]:
+    return FilterRule.objects.filter(filter__is_active=True).aggregate(
+        rules=Count("pk"), last_rule=Max("pk"), changed=Max("filter__updated_at")
+    )
+
+
 def filters_load_cached() -> list[Filter]:
     """`filters_load`, from the per-process copy when nothing changed.
 
     Where every process shares the cache (HELPDESK_SHARED_CACHE), the version token alone
     tells: filters and rules change only through saves and deletes, which renew it. With a
     per-process cache, a change made in another process shows in the stamp (one small query)."""
+    version = token_get(FILTERS_VERSION_KEY)  # None with a dummy cache: no copy
     if settings.HELPDESK_SHARED_CACHE:
         stamp: dict[str, Any] = {"rules": None, "last_rule": None, "changed": None}
     else:
-        stamp = FilterRule.objects.filter(filter__is_active=True).aggregate(
-            rules=Count("pk"), last_rule=Max("pk"), changed=Max("filter__updated_at")
+        # Read once per request or run of mail, as the token is where the cache is shared;
+        # a change made in this process renews the token, so the stamp is read again.
+        stamp = (
+            snapshot_value(f"{FILTERS_VERSION_KEY}:{version}", _filters_stamp)
+            if version is not None
+            else _filters_stamp()
         )
         if not stamp["rules"]:
             return []
-    version = token_get(FILTERS_VERSION_KEY)  # None with a dummy cache: no copy
     key = (stamp["rules"], stamp["last_rule"], stamp["changed"], version)
     if _filters_memo and _filters_memo[0][0] == key and key[-1] is not None:
         filters = _filters_memo[0][1]

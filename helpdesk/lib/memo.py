@@ -48,11 +48,13 @@ def token_register(key: str) -> str:
 def tokens_snapshot_begin(**kwargs: Any) -> None:
     """request_started: this request's tokens are read together, once."""
     _snapshot.tokens = None
+    _snapshot.values = {}
     _snapshot.active = True
 
 
 def tokens_snapshot_end(**kwargs: Any) -> None:
     _snapshot.tokens = None
+    _snapshot.values = {}
     _snapshot.active = False
 
 
@@ -61,11 +63,24 @@ def tokens_snapshot() -> Iterator[None]:
     """The tokens read together once for a unit of work outside a request (a run of fetched
     mail), as a request reads them; what was active before is restored after."""
     active, tokens = getattr(_snapshot, "active", False), getattr(_snapshot, "tokens", None)
+    values = getattr(_snapshot, "values", {})
     tokens_snapshot_begin()
     try:
         yield
     finally:
-        _snapshot.active, _snapshot.tokens = active, tokens
+        _snapshot.active, _snapshot.tokens, _snapshot.values = active, tokens, values
+
+
+def snapshot_value(key: str, compute: Callable[[], T]) -> T:
+    """`compute()`, worked out once per snapshot (a request, a run of fetched mail) where
+    one is active, like the tokens: for the check that stands in for a token where the cache
+    is per process."""
+    if not getattr(_snapshot, "active", False):
+        return compute()
+    values = _snapshot.values
+    if key not in values:
+        values[key] = compute()
+    return values[key]
 
 
 def token_get(key: str) -> str | None:

@@ -3,10 +3,12 @@ defaults, on every channel through `ticket_open`."""
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 
 from accounts.models import Role, User
+from helpdesk.lib.memo import tokens_snapshot
 from routing.filters import DraftRejected
-from routing.models import RuleField, RuleOperator
+from routing.models import Filter, RuleField, RuleOperator
 from routing.services import filters_load, filters_load_cached, sender_banned
 from tests.accounts.factories import OrganizationFactory, UserFactory, agent_user
 from tests.routing.factories import (
@@ -333,3 +335,25 @@ def test_a_changed_filter_routes_the_next_ticket(shared, settings, django_assert
     rule.save()
     assert open_ticket(subject="printer jam").department != sales
     assert open_ticket(subject="scanner jam").department == sales
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # commits, as in production
+def test_a_run_of_mail_reads_the_filters_stamp_once(settings, django_assert_num_queries):
+    """With a per-process cache, a change made in another process shows in the filters'
+    stamp. A run of fetched mail reads it once, as a request reads the version tokens once:
+    a filter turned on elsewhere meanwhile routes from the next run on."""
+    settings.HELPDESK_SHARED_CACHE = False
+    sales, hardware = DepartmentFactory(name="Sales"), DepartmentFactory(name="Hardware")
+    FilterFactory(department=sales, rules=PRINTER)
+    scanners = FilterFactory(
+        department=hardware, is_active=False, rules=[(F.SUBJECT, Op.CONTAINS, "scanner")]
+    )
+    with tokens_snapshot():
+        assert open_ticket(subject="printer jam").department == sales
+        with django_assert_num_queries(0):
+            assert len(filters_load_cached()) == 1
+        # Another process turns the second filter on (no signal reaches this one).
+        Filter.objects.filter(pk=scanners.pk).update(is_active=True, updated_at=timezone.now())
+        assert open_ticket(subject="scanner jam").department != hardware
+    with tokens_snapshot():
+        assert open_ticket(subject="scanner jam").department == hardware
