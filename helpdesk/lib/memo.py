@@ -71,6 +71,10 @@ def tokens_snapshot() -> Iterator[None]:
         _snapshot.active, _snapshot.tokens, _snapshot.values = active, tokens, values
 
 
+def snapshot_active() -> bool:
+    return getattr(_snapshot, "active", False)
+
+
 def snapshot_value(key: str, compute: Callable[[], T]) -> T:
     """`compute()`, worked out once per snapshot (a request, a run of fetched mail) where
     one is active, like the tokens: for the check that stands in for a token where the cache

@@ -130,3 +130,32 @@ def test_someone_else_filing_leaves_the_deflection(client, articles):
     client.get(articles["vpn"].get_absolute_url() + "?from=suggest")
     assert deflections_filed(ticket=open_ticket()) == 0
     assert Deflection.objects.get().ticket is None
+
+
+def test_a_run_of_mail_asks_once_whose_deflections_are_open(client, customer, articles):
+    """A run of fetched mail reads the open deflections once; only the mail of a customer
+    who opened an article tries to end one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from helpdesk.lib.memo import tokens_snapshot
+    from mailgate import services as mail
+
+    client.force_login(customer)
+    client.get(articles["mail"].get_absolute_url() + "?from=suggest")
+    messages = [
+        mail.inbound_receive(
+            raw=(
+                f"From: {sender}\r\nTo: support@helpdesk.example\r\nSubject: Quota {n}\r\n"
+                f"Message-ID: <quota{n}@customer.example>\r\n\r\nStill full.\r\n"
+            ).encode(),
+            mailbox=None,
+            channel="pipe",
+        )[0]
+        for n, sender in enumerate(["someone@else.example", customer.email, "third@else.example"])
+    ]
+    with tokens_snapshot(), CaptureQueriesContext(connection) as queries:
+        tickets = [mail.inbound_process(message=message).ticket for message in messages]
+    asked = [q["sql"].split()[0] for q in queries.captured_queries if "kb_deflection" in q["sql"]]
+    assert asked == ["SELECT", "UPDATE"]
+    assert Deflection.objects.get().ticket == tickets[1]
