@@ -1,6 +1,10 @@
 """Writes on people: customers found or created by address, agents and their access."""
 
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -78,6 +82,36 @@ def user_get_by_email(*, email: str) -> User | None:
     return next(iter(User.objects.filter(emails__email=normalize_email(email))[:1]), None)
 
 
+# The users of many addresses, looked up together for a run of work (`users_looked_up`):
+# address -> the user's field values, or None for an address no one had.
+_looked_up: ContextVar[dict[str, tuple[Any, ...] | None] | None] = ContextVar(
+    "users_looked_up", default=None
+)
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+
+
+@contextmanager
+def users_looked_up(emails: Iterable[str]) -> Iterator[None]:
+    """Find the users of `emails` in one query, for `user_get_or_create_by_email` inside the
+    block (a run of fetched mail: its senders and the people they copy).
+
+    Each use builds a fresh instance from the values read. An address no one had is created
+    at its first use without asking again (a customer made meanwhile by someone else is
+    caught by the unique address, then read); after that it is asked for as usual."""
+    addresses = {normalize_email(email) for email in emails if email}
+    found: dict[str, tuple[Any, ...] | None] = dict.fromkeys(addresses)
+    if addresses:
+        for row in UserEmail.objects.filter(email__in=addresses).values_list(
+            "email", *(f"user__{name}" for name in _USER_FIELDS)
+        ):
+            found[row[0]] = row[1:]
+    token = _looked_up.set(found)
+    try:
+        yield
+    finally:
+        _looked_up.reset(token)
+
+
 def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
     """The user who owns `email` (primary or extra address), else a new customer without a
     usable password, joined to the organization of the address's domain."""
@@ -86,9 +120,16 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
         email_address_validate(address)
     except ValidationError:
         raise ValidationError({"email": _("Enter a valid email address.")}) from None
-    user = user_get_by_email(email=address)
-    if user is not None:
-        return user
+    looked_up = _looked_up.get()
+    if looked_up is not None and address in looked_up:
+        values = looked_up[address]
+        if values is not None:
+            return User.from_db(transaction.get_connection().alias, _USER_FIELDS, values)
+        del looked_up[address]  # made now: from here on, it is asked for
+    else:
+        user = user_get_by_email(email=address)
+        if user is not None:
+            return user
     try:
         with transaction.atomic():
             user = User.objects.create_user(

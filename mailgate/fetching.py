@@ -369,9 +369,12 @@ def _store_and_process_many(
     received = services.inbound_receive_many(
         raws=[(raw, str(uid)) for uid, raw in raws], mailbox=mailbox, channel=channel
     )
-    for message, is_new in received:
-        result.new += is_new
-        _process(result, message)
+    with services.inbound_run(
+        [(message, raw) for (message, _new), (_uid, raw) in zip(received, raws, strict=True)]
+    ):
+        for message, is_new in received:
+            result.new += is_new
+            _process(result, message)
 
 
 def _process(result: FetchResult, message: InboundMessage) -> None:

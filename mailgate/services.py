@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parseaddr
 
@@ -21,7 +24,7 @@ from django.utils import timezone
 
 from accounts import permissions
 from accounts.models import User
-from accounts.services import user_get_or_create_by_email
+from accounts.services import user_get_or_create_by_email, users_looked_up
 from helpdesk.config import config
 from helpdesk.lib import files
 from helpdesk.lib.transactions import rolled_back_whole
@@ -133,6 +136,53 @@ def mailbox_for_recipients(addresses: list[str]) -> Mailbox | None:
 # --- processing -----------------------------------------------------------------------------
 
 
+@dataclass
+class _Run:
+    """A run of stored messages processed in turn (`inbound_run`)."""
+
+    # Parsed ahead, by stored message: what parse_message returned or raised.
+    parsed: dict[int, ParsedMessage | ParseError]
+    # Message-IDs asked for before the run that no entry had; dropped once used.
+    unseen: set[str]
+
+
+_run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
+
+
+@contextmanager
+def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
+    """Process a run of stored messages (with their raw bytes, as fetched) inside the block,
+    with what every message looks up asked for once for the run: whether an entry already
+    has its Message-ID, and the users of the senders and of the people they copy.
+
+    Each message is still processed on its own (`inbound_process`), in its own transaction;
+    a Message-ID or an address that an earlier message of the run used is asked for again."""
+    parsed: dict[int, ParsedMessage | ParseError] = {}
+    for message, raw in received:
+        if message.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
+            continue
+        try:
+            parsed[message.pk] = parse_message(raw, max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+        except ParseError as error:
+            parsed[message.pk] = error
+    mails = [mail for mail in parsed.values() if isinstance(mail, ParsedMessage)]
+    ids = {mail.message_id for mail in mails if mail.message_id}
+    unseen = ids - set(
+        ThreadEntry.objects.filter(message_id__in=ids).values_list("message_id", flat=True)
+    )
+    addresses = set()
+    for mail in mails:
+        if mail.from_email and not (mail.bounce or mail.auto_reply):
+            addresses.add(mail.from_email)
+            addresses.update(mail.to[:20] + mail.cc[:20])
+    token = _run.set(_Run(parsed=parsed, unseen=unseen))
+    try:
+        with users_looked_up(addresses - our_addresses()):
+            yield
+    finally:
+        _run.reset(token)
+
+
 def inbound_process(*, message: InboundMessage) -> InboundMessage:
     """Process a stored message unless it already was. Safe to call twice, or concurrently.
 
@@ -225,10 +275,17 @@ _FINISHED_FIELDS = (
 
 
 def _process(message: InboundMessage) -> Outcome:
-    with default_storage.open(message.raw.name, "rb") as handle:
-        raw = handle.read()
+    run = _run.get()
+    ahead = run.parsed.pop(message.pk, None) if run is not None else None
     try:
-        parsed = parse_message(raw, max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+        if ahead is None:
+            with default_storage.open(message.raw.name, "rb") as handle:
+                raw = handle.read()
+            parsed = parse_message(raw, max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+        elif isinstance(ahead, ParseError):
+            raise ahead
+        else:
+            parsed = ahead
     except ParseError as error:
         return Outcome(InboundStatus.FAILED, "unparseable", error=error.reason)
     message.message_id = parsed.message_id[:255]
@@ -247,12 +304,16 @@ def _process(message: InboundMessage) -> Outcome:
     if sender_banned(parsed.from_email) is not None:
         return Outcome(InboundStatus.IGNORED, "banned", error="The sender is banned.")
     if parsed.message_id:
-        seen = (
-            ThreadEntry.objects.filter(message_id=parsed.message_id)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        if run is not None and parsed.message_id in run.unseen:
+            run.unseen.discard(parsed.message_id)  # stored from now on: asked for again
+            seen = None
+        else:
+            seen = (
+                ThreadEntry.objects.filter(message_id=parsed.message_id)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
         if seen is not None:
             entry = ThreadEntry.objects.select_related("thread__ticket").get(pk=seen)
             return Outcome(InboundStatus.PROCESSED, "duplicate", entry.thread.ticket, entry)

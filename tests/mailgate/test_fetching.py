@@ -14,8 +14,10 @@ from django.conf import settings as django_settings
 from django.db import close_old_connections, connection
 from imapclient import SEEN, IMAPClient
 
+from accounts.models import User
 from mailgate import fetching, tasks
 from mailgate.models import InboundMessage, InboundStatus, Mailbox, OutboundMessage
+from tests.accounts.factories import UserFactory
 from tests.routing.factories import DepartmentFactory
 from tickets import services as ticket_services
 from tickets.models import Ticket
@@ -664,3 +666,64 @@ def test_mail_that_cannot_be_worked_out_never_stops_the_fetch(
     assert subjects() == ["Me too", "Still a ticket"]
     assert on_server(dovecot, account) == {}
     assert "Preparing the mail of a batch failed" in caplog.text
+
+
+def test_a_run_asks_once_for_its_senders_and_message_ids(
+    dovecot, account, make_mailbox, monkeypatch
+):
+    """A run looks up its senders' accounts and its Message-IDs together, and still tells
+    apart what an earlier message of the same run made: a new sender's second mail, a second
+    copy of a Message-ID, one stored before the run."""
+    from accounts import services as accounts
+
+    customer = UserFactory(email="known@acme.example")
+    mailbox = make_mailbox(after_fetch="delete")
+
+    def sent(subject, sender, message_id):
+        raw = mail(subject, sender)
+        return raw.replace(raw.split(b"Message-ID: ")[1].split(b"\r\n")[0], message_id.encode())
+
+    with imap(dovecot, account) as client:
+        client.append("INBOX", sent("Before", "known@acme.example", "<before@acme.example>"))
+    fetching.mailbox_fetch(mailbox=mailbox)
+    asked = []
+    real = accounts.user_get_by_email
+    monkeypatch.setattr(
+        accounts, "user_get_by_email", lambda **kwargs: asked.append(kwargs) or real(**kwargs)
+    )
+    with imap(dovecot, account) as client:
+        for raw in [
+            sent("Known", "known@acme.example", "<a@acme.example>"),
+            sent("New one", "Nina <new@acme.example>", "<b@acme.example>"),
+            sent("New two", "new@acme.example", "<c@acme.example>"),
+            sent("Again before", "known@acme.example", "<before@acme.example>"),
+            sent("First copy", "known@acme.example", "<twice@acme.example>"),
+            sent("Second copy", "known@acme.example", "<twice@acme.example>"),
+            b"no header at all\r\n",
+        ]:
+            client.append("INBOX", raw)
+
+    assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (7, 7, 6, 1)
+
+    outcomes = dict(InboundMessage.objects.filter(attempts=1).values_list("subject", "outcome"))
+    assert outcomes == {
+        "Before": "created",
+        "Known": "created",
+        "New one": "created",
+        "New two": "created",
+        "Again before": "duplicate",
+        "First copy": "created",
+        "Second copy": "duplicate",
+        "": "unparseable",
+    }
+    new = User.objects.get(email="new@acme.example")
+    assert new.name == "Nina"
+    assert set(Ticket.objects.values_list("subject", "user")) == {
+        ("Before", customer.pk),
+        ("Known", customer.pk),
+        ("New one", new.pk),
+        ("New two", new.pk),
+        ("First copy", customer.pk),
+    }
+    # Only the new sender's second mail asks again: the first one made the account.
+    assert [kwargs["email"] for kwargs in asked] == ["new@acme.example"]
