@@ -77,8 +77,11 @@ def inbound_receive(
 def _raw_saved(
     raw: bytes, digest: str, mailbox: Mailbox | None, channel: str, source_key: str, remote_id: str
 ) -> InboundMessage:
-    """The raw bytes saved to storage (once per content), and their row, not yet saved."""
-    path = f"mail/{digest[:2]}/{digest[2:4]}/{digest}.eml"
+    """The raw bytes saved to storage (once per content and day), and their row, not yet
+    saved. A folder per day: a new folder once a day, not for nearly every message as
+    folders by hash would be (on a disk the database also writes to, each new folder waits
+    on the file system's journal)."""
+    path = f"mail/{timezone.now():%Y/%m/%d}/{digest}.eml"
     if not default_storage.exists(path):
         path = default_storage.save(path, ContentFile(raw))
     message = InboundMessage(

@@ -8,6 +8,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from accounts.models import User
 from mailgate import services
@@ -101,10 +102,13 @@ def test_the_same_mail_twice_makes_one_ticket(mailbox):
 def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
     sales = Mailbox.objects.create(name="Sales", email="sales@helpdesk.example")
     raw = mail(Cc="sales@helpdesk.example")
-    deliver(raw, mailbox)
+    first = deliver(raw, mailbox)
     second = deliver(raw, sales)
     assert second.outcome == "duplicate"
     assert Ticket.objects.count() == 1
+    # Stored once, in the day's folder, named by its hash.
+    assert first.raw.name == second.raw.name
+    assert first.raw.name == f"mail/{timezone.now():%Y/%m/%d}/{first.content_hash}.eml"
 
 
 def test_a_crash_midway_loses_nothing_and_the_retry_makes_one_ticket(mailbox, monkeypatch):
