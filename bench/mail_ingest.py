@@ -481,6 +481,11 @@ def run(args: argparse.Namespace) -> int:
         query_counter = (
             connection.execute_wrapper(count_query) if args.queries else contextlib.nullcontext()
         )
+        # Started as a Celery worker starts (helpdesk.celery): the URLs are loaded before
+        # its first task, not during the first run.
+        from helpdesk.startup import worker_warm
+
+        worker_warm()
         gc.collect()
         peak_reset = _reset_peak()
         rss_before = _status_kb("VmRSS")

@@ -29,3 +29,10 @@ def _refuse_to_start_without_a_secret_key(**kwargs: object) -> None:
 
     if not secret_key_is_set():
         raise SystemExit(f"helpdesk: {MISSING_SECRET_KEY}")
+
+
+@worker_init.connect
+def _warm(**kwargs: object) -> None:
+    from helpdesk.startup import worker_warm
+
+    worker_warm()
