@@ -69,7 +69,15 @@ from accounts.services import agent_scope_attach, agent_scopes_preload
 from helpdesk.config import config
 from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
-from tickets.models import Collaborator, EntryKind, EventAction, ThreadEntry, ThreadEvent, Ticket
+from tickets.models import (
+    Attachment,
+    Collaborator,
+    EntryKind,
+    EventAction,
+    ThreadEntry,
+    ThreadEvent,
+    Ticket,
+)
 from tickets.signals import ticket_created, ticket_event
 
 from .models import (
@@ -1477,18 +1485,29 @@ def outbound_send_many(outbound_ids: list[int]) -> int:
         if connection.features.has_select_for_update_skip_locked:
             lock["skip_locked"] = True
         rows = rows.select_for_update(**lock)
-        claimed = list(rows.select_related("entry").order_by("pk"))
+        claimed = list(rows.order_by("pk"))
         OutboundMessage.objects.filter(pk__in=[row.pk for row in claimed]).update(
             status=OutboundStatus.SENDING, attempts=F("attempts") + 1, claimed_at=timezone.now()
         )
     if not claimed:
         return 0
+    # Only a response carries its attachments: the entries of the rest are not read.
+    responses = set(
+        ThreadEntry.objects.filter(
+            pk__in={outbound.entry_id for outbound in claimed if outbound.entry_id},
+            kind=EntryKind.RESPONSE,
+        ).values_list("pk", flat=True)
+    )
     sent: list[int] = []
     mail_connection = get_connection(fail_silently=False)
     try:
         for outbound in claimed:
             try:
-                _deliver(outbound, connection=mail_connection)
+                _deliver(
+                    outbound,
+                    connection=mail_connection,
+                    response=outbound.entry_id in responses,
+                )
             except (SMTPException, OSError) as error:
                 _failed(outbound, error, final=False)
                 outbound_enqueue(outbound.pk)
@@ -1508,7 +1527,11 @@ def outbound_send_many(outbound_ids: list[int]) -> int:
     return len(sent)
 
 
-def _deliver(outbound: OutboundMessage, *, connection: Any = None) -> None:
+def _deliver(
+    outbound: OutboundMessage, *, connection: Any = None, response: bool | None = None
+) -> None:
+    """Send one logged email; `response` says whether its entry is a response (whose
+    attachments go with it), else the entry is read to tell."""
     message = EmailMultiAlternatives(
         subject=outbound.subject,
         body=outbound.body_text,
@@ -1520,9 +1543,11 @@ def _deliver(outbound: OutboundMessage, *, connection: Any = None) -> None:
     )
     if outbound.body_html:
         message.attach_alternative(outbound.body_html, "text/html")
-    entry = outbound.entry
-    if entry is not None and entry.kind == EntryKind.RESPONSE:
-        for attachment in entry.attachments.order_by("pk"):
+    if response is None:
+        entry = outbound.entry
+        response = entry is not None and entry.kind == EntryKind.RESPONSE
+    if response:
+        for attachment in Attachment.objects.filter(entry_id=outbound.entry_id).order_by("pk"):
             with default_storage.open(attachment.file.name, "rb") as handle:
                 message.attach(attachment.name, handle.read(), attachment.content_type)
     message.send()

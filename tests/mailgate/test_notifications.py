@@ -746,3 +746,22 @@ def test_each_agent_of_an_alert_gets_their_own_name_and_time_zone(
         assert alert.body.strip() == (f"For {user.name}: opened {local:%Y-%m-%d %H:%M} {zone}"), (
             user.name
         )
+
+
+def test_sent_together_only_the_response_carries_its_attachments(run, ticket, agent, mailoutbox):
+    upload = services.AttachmentUpload(
+        name="manual.pdf", content=b"%PDF-1.4 manual", content_type="application/pdf"
+    )
+    run(
+        services.ticket_reply, ticket=ticket, by=agent, body="See the manual.", attachments=[upload]
+    )
+    sent = OutboundMessage.objects.filter(ticket=ticket, status=OutboundStatus.SENT)
+    pks = list(sent.values_list("pk", flat=True))
+    assert len(pks) >= 2  # the auto-response to the first message, and the response
+    sent.update(status=OutboundStatus.QUEUED)
+    mailoutbox.clear()
+
+    assert notifications.outbound_send_many(pks) == len(pks) == len(mailoutbox)
+    assert [m.attachments for m in mailoutbox if m.attachments] == [
+        [("manual.pdf", b"%PDF-1.4 manual", "application/pdf")]
+    ]
