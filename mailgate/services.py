@@ -150,6 +150,7 @@ class _Run:
 
 
 _run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
+RUN_ADDRESSES_MAX = 500
 
 
 @contextmanager
@@ -173,14 +174,17 @@ def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
     unseen = ids - set(
         ThreadEntry.objects.filter(message_id__in=ids).values_list("message_id", flat=True)
     )
-    addresses = set()
-    for mail in mails:
-        if mail.from_email and not (mail.bounce or mail.auto_reply):
-            addresses.add(mail.from_email)
-            addresses.update(mail.to[:20] + mail.cc[:20])
+    # The senders first, then the people they copy; beyond RUN_ADDRESSES_MAX (a bound on the
+    # query's parameters, which SQLite limits) an address is looked up when it is used.
+    wanted = [mail for mail in mails if mail.from_email and not (mail.bounce or mail.auto_reply)]
+    ordered = dict.fromkeys(mail.from_email for mail in wanted)
+    for mail in wanted:
+        ordered.update(dict.fromkeys(mail.to[:20] + mail.cc[:20]))
+    ours = our_addresses()
+    addresses = [address for address in ordered if address not in ours][:RUN_ADDRESSES_MAX]
     token = _run.set(_Run(parsed=parsed, unseen=unseen))
     try:
-        with users_looked_up(addresses - our_addresses()):
+        with users_looked_up(addresses):
             yield
     finally:
         _run.reset(token)

@@ -727,3 +727,27 @@ def test_a_run_asks_once_for_its_senders_and_message_ids(
     }
     # Only the new sender's second mail asks again: the first one made the account.
     assert [kwargs["email"] for kwargs in asked] == ["new@acme.example"]
+
+
+def test_addresses_beyond_a_runs_bound_are_looked_up_when_used(
+    dovecot, account, make_mailbox, monkeypatch
+):
+    from mailgate import services
+
+    monkeypatch.setattr(services, "RUN_ADDRESSES_MAX", 1)  # the sender only
+    known = UserFactory(email="known@acme.example")
+    mailbox = make_mailbox(after_fetch="delete")
+    raw = mail("Copied", "wile@acme.example").replace(
+        b"To: support1@helpdesk.example",
+        b"To: support1@helpdesk.example\r\nCc: known@acme.example, new@acme.example",
+    )
+    with imap(dovecot, account) as client:
+        client.append("INBOX", raw)
+
+    assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (1, 1, 1, 0)
+
+    ticket = Ticket.objects.get()
+    assert ticket.user.email == "wile@acme.example"
+    copied = set(ticket.collaborators.values_list("user__email", flat=True))
+    assert copied == {"known@acme.example", "new@acme.example"}
+    assert User.objects.filter(email="known@acme.example").get() == known
