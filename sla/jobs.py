@@ -295,17 +295,16 @@ def _sessions_purge(now: datetime) -> int:
 
 
 def _files_under(folder: str) -> list[str]:
-    """Every file below `folder` in the default storage (two levels of hash folders)."""
+    """Every file below `folder` in the default storage, at any depth (attachments sit in
+    two levels of hash folders, raw mail in a folder per day or, stored before, by hash)."""
     paths: list[str] = []
     try:
-        first, _files = default_storage.listdir(folder)
+        folders, names = default_storage.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return paths
-    for one in first:
-        second, _files = default_storage.listdir(f"{folder}/{one}")
-        for two in second:
-            _dirs, names = default_storage.listdir(f"{folder}/{one}/{two}")
-            paths += [f"{folder}/{one}/{two}/{name}" for name in names]
+    paths += [f"{folder}/{name}" for name in names]
+    for sub in folders:
+        paths += _files_under(f"{folder}/{sub}")
     return paths
 
 

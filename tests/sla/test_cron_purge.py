@@ -86,6 +86,16 @@ class TestPurge:
         assert counts["attachment_files"] == 1
         assert not default_storage.exists(orphan) and default_storage.exists(kept)
 
+    def test_deletes_raw_mail_no_message_references_in_either_folder_layout(self, settings):
+        settings.STORAGES = {**settings.STORAGES, "default": settings.STORAGES["default"].copy()}
+        kept, _new = inbound_receive(raw=b"Subject: k\r\n\r\nK", mailbox=None, channel="pipe")
+        by_day = default_storage.save(f"mail/2026/01/02/{'ab' * 32}.eml", ContentFile(b"x"))
+        by_hash = default_storage.save(f"mail/cd/ef/{'cd' * 32}.eml", ContentFile(b"y"))
+        counts = jobs.purge(now=datetime.now(UTC) + timedelta(days=2))
+        assert counts["mail_files"] == 2
+        assert not default_storage.exists(by_day) and not default_storage.exists(by_hash)
+        assert default_storage.exists(kept.raw.name)
+
     def test_deletes_expired_sessions(self):
         store = SessionStore()
         store.set_expiry(-10)
