@@ -311,7 +311,11 @@ def _process(message: InboundMessage) -> Outcome:
     if sender_banned(parsed.from_email) is not None:
         return Outcome(InboundStatus.IGNORED, "banned", error="The sender is banned.")
     if parsed.message_id:
-        if run is not None and parsed.message_id in run.unseen:
+        if (
+            run is not None
+            and parsed.message_id in run.unseen
+            and not _names_another_of_ours(parsed, message)
+        ):
             run.unseen.discard(parsed.message_id)  # stored from now on: asked for again
             seen = None
         else:
@@ -514,6 +518,15 @@ def _bounce(parsed: ParsedMessage) -> Outcome:
         ticket=ticket, recipients=parsed.bounce_recipients, details=parsed.bounce_details
     )
     return Outcome(InboundStatus.IGNORED, "bounce", ticket, entry)
+
+
+def _names_another_of_ours(parsed: ParsedMessage, message: InboundMessage) -> bool:
+    """Whether the mail went to one of our addresses besides this mailbox's: then another
+    mailbox may be storing a copy right now, so the run's earlier answer on its Message-ID
+    is not enough and the entries are asked again, just before its ticket work."""
+    own = mailbox_row(message.mailbox_id) if message.mailbox_id is not None else None
+    ours = our_addresses() - ({own.email} if own is not None else set())
+    return any(address in ours for address in [*parsed.to, *parsed.cc])
 
 
 def _is_our_address(address: str) -> bool:

@@ -751,3 +751,34 @@ def test_addresses_beyond_a_runs_bound_are_looked_up_when_used(
     copied = set(ticket.collaborators.values_list("user__email", flat=True))
     assert copied == {"known@acme.example", "new@acme.example"}
     assert User.objects.filter(email="known@acme.example").get() == known
+
+
+def test_a_copy_stored_meanwhile_by_another_mailbox_is_a_duplicate(
+    dovecot, account, make_mailbox, monkeypatch
+):
+    """A mail to two of our addresses may be stored by the other mailbox's fetch while this
+    run goes on: its Message-ID is asked for again just before its ticket work."""
+    from mailgate import services
+    from tests.tickets.factories import open_ticket
+
+    mailbox = make_mailbox(after_fetch="delete")
+    make_mailbox()  # support2@helpdesk.example
+    raw = mail("To both of you", "wile@acme.example").replace(
+        b"To: support1@helpdesk.example",
+        b"To: support1@helpdesk.example, support2@helpdesk.example",
+    )
+    message_id = raw.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode()
+    with imap(dovecot, account) as client:
+        client.append("INBOX", raw)
+    real = services.inbound_process
+
+    def other_mailbox_first(*, message):
+        # The other mailbox's fetch opens the ticket after this run asked about the id.
+        open_ticket(subject="To both of you", message_id=message_id)
+        return real(message=message)
+
+    monkeypatch.setattr(fetching.services, "inbound_process", other_mailbox_first)
+
+    assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (1, 1, 1, 0)
+    assert InboundMessage.objects.get().outcome == "duplicate"
+    assert Ticket.objects.count() == 1
