@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parseaddr
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -147,6 +148,9 @@ class _Run:
     parsed: dict[int, ParsedMessage | ParseError]
     # Message-IDs asked for before the run that no entry had; dropped once used.
     unseen: set[str]
+    # What the run's mails quote (`_quoted`): asked for before the run, except the run's own
+    # Message-IDs (an earlier mail of the run may store one), which are asked when used.
+    quoted: Quoted
 
 
 _run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
@@ -177,12 +181,13 @@ def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
     # The senders first, then the people they copy; beyond RUN_ADDRESSES_MAX (a bound on the
     # query's parameters, which SQLite limits) an address is looked up when it is used.
     wanted = [mail for mail in mails if mail.from_email and not (mail.bounce or mail.auto_reply)]
+    quoted = _quoted({i for mail in wanted for i in _quoted_ids(mail)} - ids)
     ordered = dict.fromkeys(mail.from_email for mail in wanted)
     for mail in wanted:
         ordered.update(dict.fromkeys(mail.to[:20] + mail.cc[:20]))
     ours = our_addresses()
     addresses = [address for address in ordered if address not in ours][:RUN_ADDRESSES_MAX]
-    token = _run.set(_Run(parsed=parsed, unseen=unseen))
+    token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted))
     try:
         with users_looked_up(addresses):
             yield
@@ -354,7 +359,7 @@ def _thread_or_open(
 ) -> Outcome:
     body, body_format = _body(parsed, uploads, message)
     copied = _copied(parsed, sender)
-    matched, via_our_message = _match(parsed, sender)
+    matched, via_our_message = _match(parsed, sender, message)
     if matched is not None:
         ticket = matched
         if (
@@ -431,36 +436,81 @@ def _thread_or_open(
     return Outcome(InboundStatus.PROCESSED, "created", ticket, ticket.opening_entry)
 
 
-def _match(parsed: ParsedMessage, sender: User) -> tuple[Ticket | None, bool | None]:
+class Sent(NamedTuple):
+    audience: str
+    to: list[str]
+    ticket_id: int
+
+
+@dataclass
+class Quoted:
+    """What some Message-IDs belong to: the mail we sent (`sent`) and the thread entries
+    (`entries`, to their ticket's id), the latest where several have one; `asked` are the
+    ids asked for."""
+
+    asked: set[str]
+    sent: dict[str, Sent]
+    entries: dict[str, int]
+
+
+def _quoted_ids(parsed: ParsedMessage) -> list[str]:
+    """The Message-IDs a mail quotes, the closest ancestor first: In-Reply-To, then
+    References from the newest."""
+    return [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i][:50]
+
+
+def _quoted(ids: set[str]) -> Quoted:
+    sent: dict[str, Sent] = {}
+    entries: dict[str, int] = {}
+    if ids:
+        rows = OutboundMessage.objects.filter(message_id__in=ids).values_list(
+            "created_at", "pk", "message_id", "audience", "to", "ticket_id"
+        )
+        for _created, _pk, message_id, audience, to, ticket_id in sorted(rows):
+            sent[message_id] = Sent(audience, to, ticket_id)
+        rows = ThreadEntry.objects.filter(message_id__in=ids).values_list(
+            "created_at", "pk", "message_id", "thread__ticket_id"
+        )
+        for _created, _pk, message_id, ticket_id in sorted(rows):
+            entries[message_id] = ticket_id
+    return Quoted(asked=ids, sent=sent, entries=entries)
+
+
+def _match(
+    parsed: ParsedMessage, sender: User, message: InboundMessage
+) -> tuple[Ticket | None, bool | None]:
     """The ticket a mail answers, and how it was found: True when it quotes a Message-ID we
     sent that only this sender could know (an alert to this agent: proof it answers our
     mail), False when it quotes one the customer sent or knows (their own messages, and
     everything we mailed them), None when only the subject token matched.
 
-    The closest ancestor counts: In-Reply-To first, then References from the newest."""
-    ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i][:50]
+    The closest ancestor counts: In-Reply-To first, then References from the newest. In a
+    run, what the quoted ids belong to was asked for once (a mail can only quote what
+    existed before it was sent, so before the run listed it); a mail quoting one of the
+    run's own mails, or to another of our addresses too, asks again."""
+    ids = _quoted_ids(parsed)
     if ids:
-        sent = {
-            outbound.message_id: outbound
-            for outbound in OutboundMessage.objects.filter(message_id__in=ids)
-            .select_related("ticket")
-            .only("message_id", "audience", "to", "created_at", "ticket")  # not the bodies
-            .order_by("created_at", "pk")
-        }
-        entries = {
-            entry.message_id: entry
-            for entry in ThreadEntry.objects.filter(message_id__in=ids)
-            .select_related("thread__ticket")
-            .only("message_id", "created_at", "thread__ticket")
-            .order_by("created_at", "pk")
-        }
+        run = _run.get()
+        if (
+            run is not None
+            and run.quoted.asked.issuperset(ids)
+            and not _names_another_of_ours(parsed, message)
+        ):
+            quoted = run.quoted
+        else:
+            quoted = _quoted(set(ids))
         for message_id in ids:
-            if message_id in sent:
-                return sent[message_id].ticket, _sent_to_agent(sent[message_id], sender)
-            if message_id in entries:
+            if message_id in quoted.sent:
+                sent = quoted.sent[message_id]
+                ticket = Ticket.objects.filter(pk=sent.ticket_id).first()
+                if ticket is not None:  # else deleted since
+                    return ticket, _sent_to_agent(sent, sender)
+            elif message_id in quoted.entries:
                 # The customer and everyone copied know these ids: they prove nothing about
                 # who writes, so they never make a mail an agent's response.
-                return entries[message_id].thread.ticket, False
+                ticket = Ticket.objects.filter(pk=quoted.entries[message_id]).first()
+                if ticket is not None:
+                    return ticket, False
     token = re.search(settings.HELPDESK_MAIL_TICKET_TOKEN, parsed.subject or "")
     if token:
         ticket = Ticket.objects.filter(number=token.group(1)).first()
@@ -469,7 +519,7 @@ def _match(parsed: ParsedMessage, sender: User) -> tuple[Ticket | None, bool | N
     return None, None
 
 
-def _sent_to_agent(sent: OutboundMessage, sender: User) -> bool:
+def _sent_to_agent(sent: Sent, sender: User) -> bool:
     """An alert's Message-ID went to one agent only: quoting it from that agent's address
     answers as the agent. Customer mail proves nothing of the kind: the customer and
     everyone copied know its Message-ID (security.md row 41)."""

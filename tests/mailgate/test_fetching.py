@@ -782,3 +782,39 @@ def test_a_copy_stored_meanwhile_by_another_mailbox_is_a_duplicate(
     assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (1, 1, 1, 0)
     assert InboundMessage.objects.get().outcome == "duplicate"
     assert Ticket.objects.count() == 1
+
+
+def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, monkeypatch):
+    """Replies quoting mail stored before the run are matched from one lookup for the run;
+    a reply quoting a mail of the same run asks again, and threads all the same."""
+    from mailgate import services
+
+    mailbox = make_mailbox(after_fetch="delete")
+
+    def sent(subject, message_id, in_reply_to=""):
+        raw = mail(subject, "wile@acme.example")
+        raw = raw.replace(raw.split(b"Message-ID: ")[1].split(b"\r\n")[0], message_id.encode())
+        if in_reply_to:
+            raw = raw.replace(b"Subject:", f"In-Reply-To: {in_reply_to}\r\nSubject:".encode())
+        return raw
+
+    with imap(dovecot, account) as client:
+        client.append("INBOX", sent("Printer", "<printer@acme.example>"))
+    fetching.mailbox_fetch(mailbox=mailbox)
+    printer = Ticket.objects.get()
+    asked = []
+    real = services._quoted
+    monkeypatch.setattr(services, "_quoted", lambda ids: asked.append(ids) or real(ids))
+    with imap(dovecot, account) as client:
+        client.append("INBOX", sent("Re: Printer", "<r1@acme.example>", "<printer@acme.example>"))
+        client.append("INBOX", sent("Scanner", "<scanner@acme.example>"))
+        client.append("INBOX", sent("Re: Scanner", "<r2@acme.example>", "<scanner@acme.example>"))
+
+    assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (3, 3, 3, 0)
+
+    scanner = Ticket.objects.get(subject="Scanner")
+    threaded = dict(
+        InboundMessage.objects.filter(subject__startswith="Re:").values_list("subject", "ticket")
+    )
+    assert threaded == {"Re: Printer": printer.pk, "Re: Scanner": scanner.pk}
+    assert asked == [{"<printer@acme.example>"}, {"<scanner@acme.example>"}]
