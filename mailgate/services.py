@@ -150,7 +150,7 @@ class _Run:
     unseen: set[str]
     # What the run's mails quote (`_quoted`): asked for before the run, except the run's own
     # Message-IDs (an earlier mail of the run may store one), which are asked when used.
-    quoted: Quoted
+    quoted: _Quoted
 
 
 _run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
@@ -161,7 +161,8 @@ RUN_ADDRESSES_MAX = 500
 def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
     """Process a run of stored messages (with their raw bytes, as fetched) inside the block,
     with what every message looks up asked for once for the run: whether an entry already
-    has its Message-ID, and the users of the senders and of the people they copy.
+    has its Message-ID, what the Message-IDs it quotes belong to, and the users of the
+    senders and of the people they copy.
 
     Each message is still processed on its own (`inbound_process`), in its own transaction;
     a Message-ID or an address that an earlier message of the run used is asked for again."""
@@ -436,20 +437,20 @@ def _thread_or_open(
     return Outcome(InboundStatus.PROCESSED, "created", ticket, ticket.opening_entry)
 
 
-class Sent(NamedTuple):
+class _Sent(NamedTuple):
     audience: str
     to: list[str]
     ticket_id: int
 
 
 @dataclass
-class Quoted:
+class _Quoted:
     """What some Message-IDs belong to: the mail we sent (`sent`) and the thread entries
     (`entries`, to their ticket's id), the latest where several have one; `asked` are the
     ids asked for."""
 
     asked: set[str]
-    sent: dict[str, Sent]
+    sent: dict[str, _Sent]
     entries: dict[str, int]
 
 
@@ -459,21 +460,21 @@ def _quoted_ids(parsed: ParsedMessage) -> list[str]:
     return [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i][:50]
 
 
-def _quoted(ids: set[str]) -> Quoted:
-    sent: dict[str, Sent] = {}
+def _quoted(ids: set[str]) -> _Quoted:
+    sent: dict[str, _Sent] = {}
     entries: dict[str, int] = {}
     if ids:
         rows = OutboundMessage.objects.filter(message_id__in=ids).values_list(
             "created_at", "pk", "message_id", "audience", "to", "ticket_id"
         )
         for _created, _pk, message_id, audience, to, ticket_id in sorted(rows):
-            sent[message_id] = Sent(audience, to, ticket_id)
+            sent[message_id] = _Sent(audience, to, ticket_id)
         rows = ThreadEntry.objects.filter(message_id__in=ids).values_list(
             "created_at", "pk", "message_id", "thread__ticket_id"
         )
         for _created, _pk, message_id, ticket_id in sorted(rows):
             entries[message_id] = ticket_id
-    return Quoted(asked=ids, sent=sent, entries=entries)
+    return _Quoted(asked=ids, sent=sent, entries=entries)
 
 
 def _match(
@@ -519,7 +520,7 @@ def _match(
     return None, None
 
 
-def _sent_to_agent(sent: Sent, sender: User) -> bool:
+def _sent_to_agent(sent: _Sent, sender: User) -> bool:
     """An alert's Message-ID went to one agent only: quoting it from that agent's address
     answers as the agent. Customer mail proves nothing of the kind: the customer and
     everyone copied know its Message-ID (security.md row 41)."""
