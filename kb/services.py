@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from accounts import permissions
 from helpdesk.adminlog import admin_delete, admin_log_record, object_snapshot
 from helpdesk.lib.files import check_image, clean_filename, guess_content_type, sha256
-from helpdesk.lib.memo import snapshot_active, snapshot_value
+from helpdesk.lib.memo import in_run, snapshot_value
 from helpdesk.lib.sanitize import render_markdown
 from helpdesk.models import AdminAction
 
@@ -249,7 +249,7 @@ def deflections_filed(*, ticket: Ticket) -> int:
     since = ticket.created_at - DEFLECTION_WINDOW
     customer = ticket.user
     hashed = email_hash(customer.email)
-    if snapshot_active():
+    if in_run():
         # A run of fetched mail asks once who has open deflections, rather than trying an
         # update for every ticket: the articles were opened before the mail was sent, so
         # before the run listed it.

@@ -50,12 +50,14 @@ def tokens_snapshot_begin(**kwargs: Any) -> None:
     _snapshot.tokens = None
     _snapshot.values = {}
     _snapshot.active = True
+    _snapshot.run = False
 
 
 def tokens_snapshot_end(**kwargs: Any) -> None:
     _snapshot.tokens = None
     _snapshot.values = {}
     _snapshot.active = False
+    _snapshot.run = False
 
 
 @contextmanager
@@ -63,16 +65,21 @@ def tokens_snapshot() -> Iterator[None]:
     """The tokens read together once for a unit of work outside a request (a run of fetched
     mail), as a request reads them; what was active before is restored after."""
     active, tokens = getattr(_snapshot, "active", False), getattr(_snapshot, "tokens", None)
-    values = getattr(_snapshot, "values", {})
+    values, run = getattr(_snapshot, "values", {}), getattr(_snapshot, "run", False)
     tokens_snapshot_begin()
+    _snapshot.run = True
     try:
         yield
     finally:
-        _snapshot.active, _snapshot.tokens, _snapshot.values = active, tokens, values
+        _snapshot.active, _snapshot.tokens = active, tokens
+        _snapshot.values, _snapshot.run = values, run
 
 
-def snapshot_active() -> bool:
-    return getattr(_snapshot, "active", False)
+def in_run() -> bool:
+    """Whether this is a run of work outside a request (`tokens_snapshot`): many changes in
+    a row, for which asking something once ahead pays where a request's one change would
+    not."""
+    return getattr(_snapshot, "run", False)
 
 
 def snapshot_value(key: str, compute: Callable[[], T]) -> T:

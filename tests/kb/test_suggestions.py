@@ -159,3 +159,16 @@ def test_a_run_of_mail_asks_once_whose_deflections_are_open(client, customer, ar
     asked = [q["sql"].split()[0] for q in queries.captured_queries if "kb_deflection" in q["sql"]]
     assert asked == ["SELECT", "UPDATE"]
     assert Deflection.objects.get().ticket == tickets[1]
+
+
+def test_a_request_filing_one_ticket_tries_its_deflections_directly(client, articles):
+    """Reading every open deflection ahead pays for a run of mail, not for one ticket."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(articles["vpn"].get_absolute_url() + "?from=suggest")
+    with CaptureQueriesContext(connection) as queries:
+        client.post(reverse("tickets_portal:open"), visitor_post(email="other@visitors.example"))
+    asked = [q["sql"].split()[0] for q in queries.captured_queries if "kb_deflection" in q["sql"]]
+    assert "SELECT" not in asked
+    assert Deflection.objects.get().ticket is not None
