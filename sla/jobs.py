@@ -313,7 +313,9 @@ def _orphans_delete(folder: str, referenced: set[str], now: datetime, suffix: st
     references and that are older than the grace period."""
     deleted = 0
     for path in _files_under(folder):
-        digest = path.rsplit("/", 1)[-1].removesuffix(suffix)
+        # A name the storage made unique (two saves of the same content at one moment)
+        # carries a suffix after "_": the hash before it is what rows reference.
+        digest = path.rsplit("/", 1)[-1].removesuffix(suffix).split("_", 1)[0]
         if digest in referenced:
             continue
         try:

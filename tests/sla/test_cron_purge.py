@@ -96,6 +96,16 @@ class TestPurge:
         assert not default_storage.exists(by_day) and not default_storage.exists(by_hash)
         assert default_storage.exists(kept.raw.name)
 
+    def test_keeps_a_referenced_file_the_storage_renamed(self, settings):
+        """Two saves of the same content at one moment: the storage names the second
+        `<hash>_<random>`; a row referencing that hash keeps it."""
+        settings.STORAGES = {**settings.STORAGES, "default": settings.STORAGES["default"].copy()}
+        kept, _new = inbound_receive(raw=b"Subject: k\r\n\r\nK", mailbox=None, channel="pipe")
+        renamed = default_storage.save(kept.raw.name, ContentFile(b"Subject: k\r\n\r\nK"))
+        assert renamed != kept.raw.name
+        assert jobs.purge(now=datetime.now(UTC) + timedelta(days=2))["mail_files"] == 0
+        assert default_storage.exists(renamed) and default_storage.exists(kept.raw.name)
+
     def test_deletes_expired_sessions(self):
         store = SessionStore()
         store.set_expiry(-10)
