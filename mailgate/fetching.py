@@ -503,7 +503,7 @@ def _alert_admins(*, subject: str, body: str) -> None:
 #     flock locks belong to the open file, so two threads of one process exclude each other.
 #     An in-memory database is one process's: a threading lock is enough.
 # The lock is an optimisation of correctness already guaranteed elsewhere: inbound_receive is
-# idempotent (source_key is unique) and inbound_process locks the message row, so even two
+# idempotent (source_key is unique) and inbound_process claims the message row, so even two
 # fetches that did overlap would never make two tickets from one mail.
 
 _memory_locks: dict[str, threading.Lock] = {}

@@ -21,6 +21,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import permissions
@@ -205,25 +206,26 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
 
     A mail refused by the ticket services (a rejecting filter, a draft they find invalid)
     rolls back everything its processing wrote, the sender's new account included; its
-    outcome is then recorded in a transaction of its own."""
+    outcome is then recorded in a transaction of its own.
+
+    The stored row is claimed when its outcome is written, by an update that only matches
+    it while it is unprocessed: of two processings of one message at the same moment, the
+    second waits on the first's row lock there, matches nothing, and rolls its work back.
+    (Fetches of one mailbox never overlap, so this costs a lost race only, and saves every
+    message a locking read before its work.)"""
+    if message.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
+        return message
     try:
         try:
             with transaction.atomic():
-                locked = InboundMessage.objects.select_for_update().get(pk=message.pk)
-                if locked.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
-                    return locked
-                result = _process(locked)
-                _finish(locked, result)
-                return locked
+                _finish(message, _process(message))
+                return message
         except _Refused as refused:
             with transaction.atomic():
-                again = InboundMessage.objects.select_for_update().get(pk=message.pk)
-                if again.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
-                    return again
-                for field in ("message_id", "from_email", "subject", "notes"):
-                    setattr(again, field, getattr(refused.message, field))
-                _finish(again, refused.outcome)
-                return again
+                _finish(message, refused.outcome)
+                return message
+    except _ProcessedMeanwhile:
+        return InboundMessage.objects.get(pk=message.pk)
     except Exception as error:
         logger.exception("Processing inbound message %s failed", message.pk)
         InboundMessage.objects.filter(pk=message.pk).exclude(
@@ -236,6 +238,10 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
             **_headline(message),
         )
         raise
+
+
+class _ProcessedMeanwhile(Exception):
+    """Another processing of the same message finished first: this one's work rolls back."""
 
 
 class _Refused(Exception):
@@ -261,30 +267,30 @@ def _headline(message: InboundMessage) -> dict[str, str]:
 
 
 def _finish(message: InboundMessage, result: Outcome) -> None:
-    message.status = result.status
-    message.outcome = result.outcome
-    message.error = result.error
-    message.ticket = result.ticket
-    message.entry = result.entry
+    """Record the outcome on the stored message, and claim it: raises _ProcessedMeanwhile
+    when another processing recorded one first."""
+    values = {
+        "status": result.status,
+        "outcome": result.outcome,
+        "error": result.error,
+        "ticket": result.ticket,
+        "entry": result.entry,
+        "processed_at": timezone.now(),
+        "message_id": message.message_id,
+        "from_email": message.from_email,
+        "subject": message.subject,
+        "notes": message.notes,
+    }
+    claimed = (
+        InboundMessage.objects.filter(pk=message.pk)
+        .exclude(status__in=(InboundStatus.PROCESSED, InboundStatus.IGNORED))
+        .update(attempts=F("attempts") + 1, **values)
+    )
+    if not claimed:
+        raise _ProcessedMeanwhile
+    for field, value in values.items():
+        setattr(message, field, value)
     message.attempts += 1
-    message.processed_at = timezone.now()
-    message.save(update_fields=[*_FINISHED_FIELDS])
-
-
-# What processing sets on a stored message (`_process` and `_finish`).
-_FINISHED_FIELDS = (
-    "status",
-    "outcome",
-    "error",
-    "ticket",
-    "entry",
-    "attempts",
-    "processed_at",
-    "message_id",
-    "from_email",
-    "subject",
-    "notes",
-)
 
 
 def _process(message: InboundMessage) -> Outcome:
@@ -503,21 +509,25 @@ def _match(
         for message_id in ids:
             if message_id in quoted.sent:
                 sent = quoted.sent[message_id]
-                ticket = Ticket.objects.filter(pk=sent.ticket_id).first()
+                ticket = _with_thread.filter(pk=sent.ticket_id).first()
                 if ticket is not None:  # else deleted since
                     return ticket, _sent_to_agent(sent, sender)
             elif message_id in quoted.entries:
                 # The customer and everyone copied know these ids: they prove nothing about
                 # who writes, so they never make a mail an agent's response.
-                ticket = Ticket.objects.filter(pk=quoted.entries[message_id]).first()
+                ticket = _with_thread.filter(pk=quoted.entries[message_id]).first()
                 if ticket is not None:
                     return ticket, False
     token = re.search(settings.HELPDESK_MAIL_TICKET_TOKEN, parsed.subject or "")
     if token:
-        ticket = Ticket.objects.filter(number=token.group(1)).first()
+        ticket = _with_thread.filter(number=token.group(1)).first()
         if ticket is not None:
             return ticket, None
     return None, None
+
+
+# A mail into a ticket writes an entry to its thread: read with the ticket.
+_with_thread = Ticket.objects.select_related("thread")
 
 
 def _sent_to_agent(sent: _Sent, sender: User) -> bool:

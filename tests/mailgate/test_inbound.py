@@ -3,11 +3,13 @@
 import os
 import subprocess
 import sys
+import threading
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -78,13 +80,14 @@ def test_a_new_mail_takes_a_fixed_number_of_statements(mailbox, django_assert_nu
     deliver(mail(sender="first@acme.example", Cc="second@acme.example"), mailbox)
     raw = mail(Cc="Road Runner <rr@acme.example>")
     message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
-    # Lock the stored mail, check it is new, find or make the sender and the copied person
-    # (with a savepoint each, for a twin made at the same moment), the filters' stamp, the
-    # ticket, its thread, entry and event, the collaborator and its event, the mail's
-    # outcome; then, after the commit, the mail it sends. The ticket's own transaction takes
+    # Check the mail is new, find or make the sender and the copied person (with a
+    # savepoint each, for a twin made at the same moment), the filters' stamp, the ticket,
+    # its thread, entry and event, the collaborator and its event, the mail's outcome (which
+    # claims the stored mail: no locking read before the work); then, after the commit, the
+    # mail it sends. The ticket's own transaction takes
     # no savepoint (a refusal rolls back the whole mail), the copied person is added under
     # the ticket's first lock, and neither new person's agent profile is looked for.
-    with django_assert_num_queries(36):
+    with django_assert_num_queries(35):
         message = services.inbound_process(message=message)
     assert message.ticket.collaborators.get().user.email == "rr@acme.example"
 
@@ -97,6 +100,66 @@ def test_the_same_mail_twice_makes_one_ticket(mailbox):
     services.inbound_process(message=again)
     assert Ticket.objects.count() == 1
     assert InboundMessage.objects.count() == 1
+
+
+def test_a_copy_read_before_another_processing_finished_makes_no_second_ticket(mailbox):
+    # No Message-ID: the check for a duplicate has nothing to go by.
+    raw = mail(message_id="")
+    message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    stale = InboundMessage.objects.get(pk=message.pk)  # read while it was still unprocessed
+    first = services.inbound_process(message=message)
+    assert first.message_id == ""
+
+    again = services.inbound_process(message=stale)
+
+    # The second processing's work rolled back when it found the mail already claimed.
+    assert (again.status, again.ticket_id, again.attempts) == (
+        InboundStatus.PROCESSED,
+        first.ticket_id,
+        1,
+    )
+    assert Ticket.objects.count() == 1
+    assert User.objects.filter(email="wile@acme.example").count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_processings_at_the_same_moment_make_one_ticket(mailbox, monkeypatch):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's IMMEDIATE transactions never overlap")
+    # A known sender: a new one's unique address would make the second wait for the first.
+    User.objects.create_user("wile@acme.example", None)
+    raw = mail(message_id="")
+    message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
+    copies = [InboundMessage.objects.get(pk=message.pk) for _ in range(2)]
+    both_worked = threading.Barrier(2)
+    real_finish = services._finish
+
+    def finish_together(message, result):
+        both_worked.wait(timeout=20)  # both have written a ticket, neither has committed
+        real_finish(message, result)
+
+    monkeypatch.setattr(services, "_finish", finish_together)
+    results, errors = [], []
+
+    def work(copy):
+        try:
+            results.append(services.inbound_process(message=copy))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(copy,)) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert [result.status for result in results] == [InboundStatus.PROCESSED] * 2
+    assert Ticket.objects.count() == 1
+    assert {result.ticket_id for result in results} == {Ticket.objects.get().pk}
+    assert InboundMessage.objects.get(pk=message.pk).attempts == 1
 
 
 def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
