@@ -591,14 +591,17 @@ def _agents(ticket: Ticket, users: Iterable[User | None], *, actor: User | None)
 def department_agents(department: Any) -> list[User]:
     """Who hears about a department's new tickets: its manager and its agents (primary or
     extended access), as the HELPDESK_ALERT_DEPT_* settings say."""
-    reach = Q(pk__in=[])
-    if _setting("HELPDESK_ALERT_DEPT_MANAGER") and department.manager_id:
-        reach |= Q(pk=department.manager_id)
-    if _setting("HELPDESK_ALERT_DEPT_MEMBERS"):
-        reach |= Q(department=department) | Q(department_access__department=department)
-    agents = Agent.objects.filter(
-        reach, is_active=True, on_vacation=False, user__is_active=True
-    ).distinct()
+
+    def agents() -> Any:
+        reach = Q(pk__in=[])
+        if _setting("HELPDESK_ALERT_DEPT_MANAGER") and department.manager_id:
+            reach |= Q(pk=department.manager_id)
+        if _setting("HELPDESK_ALERT_DEPT_MEMBERS"):
+            reach |= Q(department=department) | Q(department_access__department=department)
+        return Agent.objects.filter(
+            reach, is_active=True, on_vacation=False, user__is_active=True
+        ).distinct()
+
     return _batch_memo(("department", department.pk, department.manager_id), agents)
 
 
@@ -607,17 +610,18 @@ def _team_members(team: Any) -> list[User]:
         return []
     return _batch_memo(
         ("team", team.pk),
-        team.members.filter(is_active=True, on_vacation=False, user__is_active=True),
+        lambda: team.members.filter(is_active=True, on_vacation=False, user__is_active=True),
     )
 
 
-def _batch_memo(key: tuple[Any, ...], agents: Any) -> list[User]:
-    """`_available_agents(agents)`, read once per batch of mail (`mail_out_batched`)."""
+def _batch_memo(key: tuple[Any, ...], agents: Callable[[], Any]) -> list[User]:
+    """`_available_agents(agents())`, read once per batch of mail (`mail_out_batched`); the
+    query itself is only built when it is read."""
     batch = _batch.get()
     if batch is None:
-        return _available_agents(agents)
+        return _available_agents(agents())
     if key not in batch.agents:
-        batch.agents[key] = _available_agents(agents)
+        batch.agents[key] = _available_agents(agents())
     return list(batch.agents[key])
 
 
