@@ -240,6 +240,10 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
         raise
 
 
+# What a stored message may be when it is processed (again).
+_UNFINISHED = (InboundStatus.RECEIVED, InboundStatus.FAILED)
+
+
 class _ProcessedMeanwhile(Exception):
     """Another processing of the same message finished first: this one's work rolls back."""
 
@@ -281,10 +285,8 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
         "subject": message.subject,
         "notes": message.notes,
     }
-    claimed = (
-        InboundMessage.objects.filter(pk=message.pk)
-        .exclude(status__in=(InboundStatus.PROCESSED, InboundStatus.IGNORED))
-        .update(attempts=F("attempts") + 1, **values)
+    claimed = InboundMessage.objects.filter(pk=message.pk, status__in=_UNFINISHED).update(
+        attempts=F("attempts") + 1, **values
     )
     if not claimed:
         raise _ProcessedMeanwhile

@@ -578,7 +578,8 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     if canned is not None:
         chosen_by = draft.routing.set_by["canned_response"]  # type: ignore[union-attr]
         _canned_reply_post(ticket=ticket, response=canned, filter_name=chosen_by)
-    _copied_add(ticket=ticket, by=by or owner, emails=draft.copied)
+    # The ticket is new: its collaborators are the ones just added.
+    _copied_add(ticket=ticket, by=by or owner, emails=draft.copied, collaborators=copied)
     # The articles the customer opened just before did not help: counted with the ticket.
     deflections_filed(ticket=ticket)
     transaction.on_commit(
@@ -1270,11 +1271,14 @@ def ticket_collaborator_add(
     return collaborator
 
 
-def _copied_add(*, ticket: Ticket, by: User, emails: Iterable[str]) -> list[Collaborator]:
+def _copied_add(
+    *, ticket: Ticket, by: User, emails: Iterable[str], collaborators: set[int] | None = None
+) -> list[Collaborator]:
     """Make the people `by` copied on their mail into `ticket` its collaborators, inside the
     service that locked the ticket and posted `by`'s message or response (so `by` may write
     into it). Unusable or banned addresses, the customer's own and agents' (alerts reach
-    them) are skipped; returns the new ones."""
+    them) are skipped; returns the new ones. `collaborators`, when the caller knows them
+    all (a ticket it has just opened), are the users who already are: none is looked for."""
     added: list[Collaborator] = []
     for address in dict.fromkeys(emails):
         if sender_banned(address) is not None:
@@ -1285,8 +1289,13 @@ def _copied_add(*, ticket: Ticket, by: User, emails: Iterable[str]) -> list[Coll
             continue
         if user.pk == ticket.user_id or permissions.is_agent(user):
             continue
-        if not Collaborator.objects.filter(ticket=ticket, user=user).exists():
-            added.append(_collaborator_insert(ticket=ticket, user=user, by=by))
+        if collaborators is not None:
+            if user.pk in collaborators:
+                continue
+            collaborators.add(user.pk)
+        elif Collaborator.objects.filter(ticket=ticket, user=user).exists():
+            continue
+        added.append(_collaborator_insert(ticket=ticket, user=user, by=by))
     return added
 
 

@@ -82,12 +82,13 @@ def test_a_new_mail_takes_a_fixed_number_of_statements(mailbox, django_assert_nu
     message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
     # Check the mail is new, find or make the sender and the copied person (with a
     # savepoint each, for a twin made at the same moment), the filters' stamp, the ticket,
-    # its thread, entry and event, the collaborator and its event, the mail's outcome (which
-    # claims the stored mail: no locking read before the work); then, after the commit, the
-    # mail it sends. The ticket's own transaction takes
-    # no savepoint (a refusal rolls back the whole mail), the copied person is added under
-    # the ticket's first lock, and neither new person's agent profile is looked for.
-    with django_assert_num_queries(35):
+    # its thread, entry and event, the collaborator and its event (a new ticket has none to
+    # look for first), the mail's outcome (which claims the stored mail: no locking read
+    # before the work); then, after the commit, the mail it sends. The ticket's own
+    # transaction takes no savepoint (a refusal rolls back the whole mail), the copied
+    # person is added under the ticket's first lock, and neither new person's agent profile
+    # is looked for.
+    with django_assert_num_queries(34):
         message = services.inbound_process(message=message)
     assert message.ticket.collaborators.get().user.email == "rr@acme.example"
 
