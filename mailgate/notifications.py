@@ -539,11 +539,16 @@ def mailbox_row(pk: int) -> MailboxRow | None:
 
 def our_addresses() -> set[str]:
     """Our own addresses: mail to them would come straight back in (a loop)."""
-    addresses = {parseaddr(settings.DEFAULT_FROM_EMAIL)[1].lower()}
-    addresses.add(parseaddr(settings.SERVER_EMAIL)[1].lower())
+    addresses = set(_sender_addresses(settings.DEFAULT_FROM_EMAIL, settings.SERVER_EMAIL))
     addresses.update(mailbox.email for mailbox in _MAILBOXES.get())
     addresses.discard("")
     return addresses
+
+
+@lru_cache(maxsize=8)
+def _sender_addresses(*values: str) -> frozenset[str]:
+    """The addresses in the sender settings, parsed once per value (every mail asks)."""
+    return frozenset(parseaddr(value)[1].lower() for value in values)
 
 
 def _customers(users: Iterable[User | None], *, actor: User | None) -> list[Recipient]:
