@@ -100,6 +100,13 @@ class InboundMessage(models.Model):
     raw = models.FileField(_("raw message"), max_length=255)
     size = models.PositiveBigIntegerField(_("size"))
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    # The Message-ID once this mail has written into a thread (a ticket, a message, a
+    # response), else null. Unique: of two copies of one mail processed at the same moment
+    # through two mailboxes, the second cannot record its outcome and becomes a duplicate.
+    # Null, not "", for none: every other mail would clash on "".
+    thread_message_id = models.CharField(  # noqa: DJ001
+        max_length=255, null=True, unique=True, editable=False
+    )
     from_email = models.EmailField(_("from"), blank=True)
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     status = models.CharField(

@@ -212,17 +212,21 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
     it while it is unprocessed: of two processings of one message at the same moment, the
     second waits on the first's row lock there, matches nothing, and rolls its work back.
     (Fetches of one mailbox never overlap, so this costs a lost race only, and saves every
-    message a locking read before its work.)"""
+    message a locking read before its work.)
+
+    The same update records the Message-ID of a mail that wrote into a thread in a unique
+    column (`thread_message_id`): of two copies of one mail processed at the same moment
+    through two mailboxes (or a mailbox and the pipe), where neither saw the other's entry
+    yet, the second fails there, rolls its work back and is recorded as a duplicate."""
     if message.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED):
         return message
     try:
         try:
+            return _processed(message)
+        except _CopyProcessedMeanwhile as clash:
+            # Its work rolled back; it is recorded as the duplicate it turned out to be.
             with transaction.atomic():
-                _finish(message, _process(message))
-                return message
-        except _Refused as refused:
-            with transaction.atomic():
-                _finish(message, refused.outcome)
+                _finish(message, _duplicate_of_copy(message.message_id, clash))
                 return message
     except _ProcessedMeanwhile:
         return InboundMessage.objects.get(pk=message.pk)
@@ -244,8 +248,39 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
 _UNFINISHED = (InboundStatus.RECEIVED, InboundStatus.FAILED)
 
 
+def _processed(message: InboundMessage) -> InboundMessage:
+    try:
+        with transaction.atomic():
+            _finish(message, _process(message))
+            return message
+    except _Refused as refused:
+        with transaction.atomic():
+            _finish(message, refused.outcome)
+            return message
+
+
 class _ProcessedMeanwhile(Exception):
     """Another processing of the same message finished first: this one's work rolls back."""
+
+
+class _CopyProcessedMeanwhile(Exception):
+    """Another copy of the same mail (same Message-ID, through another mailbox or the pipe)
+    wrote into a thread first: this one's work rolls back, and it is a duplicate."""
+
+
+# The outcomes of a mail that wrote into a thread: they claim its Message-ID.
+_WRITTEN = ("created", "message", "response")
+
+
+def _duplicate_of_copy(message_id: str, clash: _CopyProcessedMeanwhile) -> Outcome:
+    copy = (
+        InboundMessage.objects.filter(thread_message_id=message_id)
+        .select_related("ticket", "entry")
+        .first()
+    )
+    if copy is None:  # the update broke another rule: that is the error
+        raise clash.__cause__ or clash
+    return Outcome(InboundStatus.PROCESSED, "duplicate", copy.ticket, copy.entry)
 
 
 class _Refused(Exception):
@@ -272,7 +307,9 @@ def _headline(message: InboundMessage) -> dict[str, str]:
 
 def _finish(message: InboundMessage, result: Outcome) -> None:
     """Record the outcome on the stored message, and claim it: raises _ProcessedMeanwhile
-    when another processing recorded one first."""
+    when another processing of it recorded one first, _CopyProcessedMeanwhile when another
+    copy of the mail wrote its Message-ID into a thread first (`thread_message_id`)."""
+    written = result.outcome in _WRITTEN and bool(message.message_id)
     values = {
         "status": result.status,
         "outcome": result.outcome,
@@ -284,10 +321,16 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
         "from_email": message.from_email,
         "subject": message.subject,
         "notes": message.notes,
+        "thread_message_id": message.message_id if written else None,
     }
-    claimed = InboundMessage.objects.filter(pk=message.pk, status__in=_UNFINISHED).update(
-        attempts=F("attempts") + 1, **values
-    )
+    try:
+        claimed = InboundMessage.objects.filter(pk=message.pk, status__in=_UNFINISHED).update(
+            attempts=F("attempts") + 1, **values
+        )
+    except IntegrityError as error:
+        if not written:
+            raise
+        raise _CopyProcessedMeanwhile from error
     if not claimed:
         raise _ProcessedMeanwhile
     for field, value in values.items():
@@ -585,8 +628,10 @@ def _bounce(parsed: ParsedMessage) -> Outcome:
 
 def _names_another_of_ours(parsed: ParsedMessage, message: InboundMessage) -> bool:
     """Whether the mail went to one of our addresses besides this mailbox's: then another
-    mailbox may be storing a copy right now, so the run's earlier answer on its Message-ID
-    is not enough and the entries are asked again, just before its ticket work."""
+    mailbox may be storing a copy right now, so the entries are asked again just before its
+    ticket work rather than trusting the run's earlier answer. That spares the work of a
+    copy in the usual case; one processed at the very same moment is still caught when its
+    outcome is recorded (`thread_message_id`)."""
     own = mailbox_row(message.mailbox_id) if message.mailbox_id is not None else None
     ours = our_addresses() - ({own.email} if own is not None else set())
     return any(address in ours for address in [*parsed.to, *parsed.cc])

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from mailgate import services
-from mailgate.models import InboundMessage, InboundStatus, Mailbox
+from mailgate.models import InboundMessage, InboundStatus, Mailbox, OutboundMessage, TemplateCode
 from tests.accounts.factories import agent_user
 from tests.routing.factories import DepartmentFactory
 from tests.tickets.factories import closed_status, open_ticket, status
@@ -161,6 +161,80 @@ def test_two_processings_at_the_same_moment_make_one_ticket(mailbox, monkeypatch
     assert Ticket.objects.count() == 1
     assert {result.ticket_id for result in results} == {Ticket.objects.get().pk}
     assert InboundMessage.objects.get(pk=message.pk).attempts == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_copies_of_a_mail_processed_at_the_same_moment_make_one_ticket(mailbox, monkeypatch):
+    """The same mail to two of our addresses, processed by two workers at once: neither
+    sees the other's entry when it looks for the Message-ID."""
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite's IMMEDIATE transactions never overlap")
+    sales = Mailbox.objects.create(name="Sales", email="sales@helpdesk.example")
+    User.objects.create_user("wile@acme.example", None)  # a new one would make them queue
+    raw = mail(to="support@helpdesk.example, sales@helpdesk.example")
+    copies = [
+        services.inbound_receive(raw=raw, mailbox=box, channel="pipe")[0]
+        for box in (mailbox, sales)
+    ]
+    both_worked = threading.Barrier(2)
+    real_finish = services._finish
+
+    def finish_together(message, result):
+        if result.outcome == "created":
+            both_worked.wait(timeout=20)  # both have opened a ticket, neither has committed
+        real_finish(message, result)
+
+    monkeypatch.setattr(services, "_finish", finish_together)
+    results, errors = [], []
+
+    def work(copy):
+        try:
+            results.append(services.inbound_process(message=copy))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(copy,)) for copy in copies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(result.outcome for result in results) == ["created", "duplicate"]
+    ticket = Ticket.objects.get()  # the second copy's ticket rolled back
+    assert {result.ticket_id for result in results} == {ticket.pk}
+    assert {result.entry_id for result in results} == {ticket.thread.entries.get().pk}
+
+
+def test_an_agent_s_mail_reaching_two_mailboxes_posts_one_response(
+    mailbox, django_capture_on_commit_callbacks
+):
+    """A response carries our own Message-ID, not the agent's: the copy is known as a
+    duplicate only by the mail it was processed from."""
+    sales = Mailbox.objects.create(name="Sales", email="sales@helpdesk.example")
+    agent_user(department=mailbox.department, user__email="sam@helpdesk.example")
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket = deliver(mail(), mailbox).ticket
+    alert = OutboundMessage.objects.get(ticket=ticket, template=TemplateCode.TICKET_ALERT)
+    raw = mail(
+        sender="sam@helpdesk.example",
+        subject="Re: alert",
+        body="On it.",
+        Cc="sales@helpdesk.example",
+        In_Reply_To=alert.message_id,
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = deliver(raw, mailbox)
+        second = deliver(raw, sales)
+
+    assert (first.outcome, second.outcome) == ("response", "duplicate")
+    assert (second.ticket, second.entry) == (ticket, first.entry)
+    assert ticket.thread.entries.filter(kind=EntryKind.RESPONSE).count() == 1
+    replies = OutboundMessage.objects.filter(ticket=ticket, template=TemplateCode.TICKET_REPLY)
+    assert replies.count() == 1
 
 
 def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
