@@ -90,6 +90,15 @@ def test_remote_images_are_held_back_until_asked():
     assert 'src="https://tracker.example/pixel.gif"' in sanitize_html(mail, remote_images=True)
 
 
+def test_html_cleaned_with_remote_images_is_held_back_when_cleaned_without():
+    # The cleaner hands back a text it has just made as it is: only for the same setting.
+    shown = sanitize_html('<img src="https://tracker.example/pixel.gif">', remote_images=True)
+    assert 'src="https://tracker.example/pixel.gif"' in shown
+    held = sanitize_html(str(shown))
+    assert "src=" not in held.replace("data-remote-src=", "")
+    assert sanitize_html(str(held)) == held
+
+
 def test_inline_mail_images_stay():
     assert 'src="cid:logo@example"' in sanitize_html('<img src="cid:logo@example">')
 

@@ -104,9 +104,22 @@ def _cleaner(*, remote_images: bool) -> bleach.Cleaner:
     )
 
 
+# The latest outputs, by the `remote_images` they were made with: a mail's HTML is
+# sanitised when it is parsed, and its entry's HTML is that very text sanitised again, which
+# gives it back unchanged. Bounded: a few texts are kept, not every one ever cleaned.
+_RECENT: dict[bool, set[str]] = {False: set(), True: set()}
+_RECENT_MAX = 16
+
+
 def sanitize_html(html: str, *, remote_images: bool = False) -> SafeString:
     """Untrusted HTML (mail, imported data) made safe to put on a page."""
+    recent = _RECENT[remote_images]
+    if html in recent:
+        return mark_safe(html)  # noqa: S308 - this very text is what the cleaner returned
     cleaned = _cleaner(remote_images=remote_images).clean(drop_invisible_elements(html or ""))
+    if len(recent) >= _RECENT_MAX:
+        recent.clear()
+    recent.add(cleaned)
     return mark_safe(cleaned)  # noqa: S308 - the allow-list above is what makes it safe
 
 
