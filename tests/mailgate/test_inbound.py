@@ -123,6 +123,37 @@ def test_a_copy_read_before_another_processing_finished_makes_no_second_ticket(m
     assert User.objects.filter(email="wile@acme.example").count() == 1
 
 
+def processed_together(messages, monkeypatch) -> list[InboundMessage]:
+    """`inbound_process` of each message in a thread of its own, all of them held just
+    before recording their outcome until each has done its ticket work (none committed)."""
+    all_worked = threading.Barrier(len(messages))
+    real_finish = services._finish
+
+    def finish_together(message, result):
+        if result.outcome != "duplicate":  # not the second record of a copy that lost
+            all_worked.wait(timeout=20)
+        real_finish(message, result)
+
+    monkeypatch.setattr(services, "_finish", finish_together)
+    results, errors = [], []
+
+    def work(message):
+        try:
+            results.append(services.inbound_process(message=message))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(message,)) for message in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    return results
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_processings_at_the_same_moment_make_one_ticket(mailbox, monkeypatch):
     if connection.vendor == "sqlite":
@@ -132,31 +163,8 @@ def test_two_processings_at_the_same_moment_make_one_ticket(mailbox, monkeypatch
     raw = mail(message_id="")
     message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
     copies = [InboundMessage.objects.get(pk=message.pk) for _ in range(2)]
-    both_worked = threading.Barrier(2)
-    real_finish = services._finish
+    results = processed_together(copies, monkeypatch)
 
-    def finish_together(message, result):
-        both_worked.wait(timeout=20)  # both have written a ticket, neither has committed
-        real_finish(message, result)
-
-    monkeypatch.setattr(services, "_finish", finish_together)
-    results, errors = [], []
-
-    def work(copy):
-        try:
-            results.append(services.inbound_process(message=copy))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(copy,)) for copy in copies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
     assert [result.status for result in results] == [InboundStatus.PROCESSED] * 2
     assert Ticket.objects.count() == 1
     assert {result.ticket_id for result in results} == {Ticket.objects.get().pk}
@@ -176,32 +184,8 @@ def test_two_copies_of_a_mail_processed_at_the_same_moment_make_one_ticket(mailb
         services.inbound_receive(raw=raw, mailbox=box, channel="pipe")[0]
         for box in (mailbox, sales)
     ]
-    both_worked = threading.Barrier(2)
-    real_finish = services._finish
+    results = processed_together(copies, monkeypatch)
 
-    def finish_together(message, result):
-        if result.outcome == "created":
-            both_worked.wait(timeout=20)  # both have opened a ticket, neither has committed
-        real_finish(message, result)
-
-    monkeypatch.setattr(services, "_finish", finish_together)
-    results, errors = [], []
-
-    def work(copy):
-        try:
-            results.append(services.inbound_process(message=copy))
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(copy,)) for copy in copies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
     assert sorted(result.outcome for result in results) == ["created", "duplicate"]
     ticket = Ticket.objects.get()  # the second copy's ticket rolled back
     assert {result.ticket_id for result in results} == {ticket.pk}
