@@ -362,6 +362,15 @@ def corpus_deliver(server: Server, user: str, corpus: Corpus) -> float:
     return time.perf_counter() - started
 
 
+def corpus_write(folder: Path, corpus: Corpus) -> int:
+    """The corpus as files named in delivery order, for a peer that reads a local folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, raw in enumerate(corpus.messages):
+        (folder / f"{number:05d}.eml").write_bytes(raw)
+    print(f"{len(corpus.messages)} messages written to {folder}")
+    return 0
+
+
 # --- measuring ------------------------------------------------------------------------------
 
 
@@ -417,7 +426,10 @@ def seed_help_desk(agents: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    media_root = Path(tempfile.mkdtemp(prefix="helpdesk-bench-media-"))
+    # In the help desk's own var folder, where MEDIA_ROOT is by default: on this machine a
+    # new file in /tmp takes 0.7-0.8 ms against 0.02 ms there, on the same disk.
+    (REPO / "var").mkdir(exist_ok=True)
+    media_root = Path(tempfile.mkdtemp(prefix="bench-media-", dir=REPO / "var"))
     configure_environment(args, media_root)
     sys.path.insert(0, str(REPO))
     db_name = database_reset(args.database_url)
@@ -624,7 +636,15 @@ def main() -> int:
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--write-corpus",
+        metavar="DIR",
+        help="only write the corpus into DIR as numbered .eml files (to feed the same "
+        "messages to another help desk) and stop",
+    )
     args = parser.parse_args()
+    if args.write_corpus:
+        return corpus_write(Path(args.write_corpus), corpus_build(args.messages, args.seed))
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         sys.exit("This benchmark is for PostgreSQL: DATABASE_URL=postgres://...")
     return run(args)
