@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import io
 import os
 import random
 import re
@@ -408,14 +409,32 @@ class Sample:
     rss_kb: int
 
 
-def seed_help_desk(agents: int):
-    """A Support department with `agents` agents (so new-ticket and message alerts have
-    recipients) and the IMAP mailbox is made by the caller."""
+def seed_help_desk(agents: int, *, history: int, seed: int):
+    """A department with `agents` agents (so new-ticket and message alerts have recipients;
+    the IMAP mailbox is made by the caller): Support, or with `history` earlier tickets
+    (`generate_data`, which gives Support many agents of its own) a department of its own,
+    so the alerts per message stay the same."""
     from accounts.models import Role, User
     from accounts.services import agent_create
     from routing.models import Department
 
-    support = Department.objects.get(name="Support")
+    if history:
+        from django.core.management import call_command
+
+        from tickets.management.commands import generate_data
+
+        # 1-5 follow-ups after the opening message, as the peer's data set has.
+        call_command(
+            generate_data.Command(),
+            tickets=history,
+            seed=seed,
+            entries_min=2,
+            entries_max=6,
+            stdout=io.StringIO(),
+        )
+        support = Department.objects.create(name="Mail bench")
+    else:
+        support = Department.objects.get(name="Support")
     role = Role.objects.get(name="All Access")
     for n in range(agents):
         user = User.objects.create_user(
@@ -456,7 +475,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         account = "bench-inbox"
         deliver_seconds = corpus_deliver(server, account, corpus)
-        support = seed_help_desk(args.agents)
+        started = time.perf_counter()
+        support = seed_help_desk(args.agents, history=args.history, seed=args.seed)
+        seed_seconds = time.perf_counter() - started
         mailbox = Mailbox.objects.create(
             name="Bench",
             email=OUR_ADDRESS,
@@ -557,6 +578,12 @@ def run(args: argparse.Namespace) -> int:
         f"Celery), cache {args.cache_url}, {args.agents} agents, after_fetch={args.after_fetch}, "
         f"batch_size={args.batch_size}; migrate took {migrate_seconds:.1f} s"
     )
+    if args.history:
+        print(
+            f"  history: {args.history} earlier tickets (generate_data, 1-5 follow-ups each) "
+            f"made in {seed_seconds:.0f} s; alerts go to the {args.agents} agents of their own "
+            "department"
+        )
     print()
     print("| figure | value |")
     print("|---|---:|")
@@ -633,6 +660,14 @@ def main() -> int:
     parser.add_argument("--profile", metavar="FILE", help="cProfile the fetch into FILE")
     parser.add_argument(
         "--queries", action="store_true", help="count SQL statements by kind (slightly slower)"
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N earlier tickets in the database before the fetch (generate_data; the peer's "
+        "data set has 50,000)",
     )
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     parser.add_argument("--log-level", default="WARNING")
