@@ -152,6 +152,9 @@ class _Run:
     # What the run's mails quote (`_quoted`): asked for before the run, except the run's own
     # Message-IDs (an earlier mail of the run may store one), which are asked when used.
     quoted: _Quoted
+    # The tickets those belong to, with their threads; each taken by the first mail that
+    # answers it (a second mail to the same ticket reads it again).
+    tickets: dict[int, Ticket]
 
 
 _run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
@@ -189,7 +192,10 @@ def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
         ordered.update(dict.fromkeys(mail.to[:20] + mail.cc[:20]))
     ours = our_addresses()
     addresses = [address for address in ordered if address not in ours][:RUN_ADDRESSES_MAX]
-    token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted))
+    # Read unlocked: the services lock and read again what they change.
+    answered = {sent.ticket_id for sent in quoted.sent.values()} | set(quoted.entries.values())
+    tickets = _with_thread.in_bulk(answered) if answered else {}
+    token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted, tickets=tickets))
     try:
         with users_looked_up(addresses):
             yield
@@ -548,24 +554,25 @@ def _match(
             and run.quoted.asked.issuperset(ids)
             and not _names_another_of_ours(parsed, message)
         ):
-            quoted = run.quoted
+            quoted, kept = run.quoted, run.tickets
         else:
-            quoted = _quoted(set(ids))
+            quoted, kept = _quoted(set(ids)), {}
         for message_id in ids:
             if message_id in quoted.sent:
                 sent = quoted.sent[message_id]
-                ticket = _with_thread.filter(pk=sent.ticket_id).first()
+                ticket = kept.pop(sent.ticket_id, None) or _ticket_read(pk=sent.ticket_id)
                 if ticket is not None:  # else deleted since
                     return ticket, _sent_to_agent(sent, sender)
             elif message_id in quoted.entries:
                 # The customer and everyone copied know these ids: they prove nothing about
                 # who writes, so they never make a mail an agent's response.
-                ticket = _with_thread.filter(pk=quoted.entries[message_id]).first()
+                ticket_id = quoted.entries[message_id]
+                ticket = kept.pop(ticket_id, None) or _ticket_read(pk=ticket_id)
                 if ticket is not None:
                     return ticket, False
     token = re.search(settings.HELPDESK_MAIL_TICKET_TOKEN, parsed.subject or "")
     if token:
-        ticket = _with_thread.filter(number=token.group(1)).first()
+        ticket = _ticket_read(number=token.group(1))
         if ticket is not None:
             return ticket, None
     return None, None
@@ -573,6 +580,12 @@ def _match(
 
 # A mail into a ticket writes an entry to its thread: read with the ticket.
 _with_thread = Ticket.objects.select_related("thread")
+
+
+def _ticket_read(**unique: object) -> Ticket | None:
+    """The ticket by a unique field, or None: without `first()`'s ordering, which costs
+    more to build than the query takes to run."""
+    return next(iter(_with_thread.filter(**unique)), None)
 
 
 def _sent_to_agent(sent: _Sent, sender: User) -> bool:

@@ -784,6 +784,15 @@ def test_a_copy_stored_meanwhile_by_another_mailbox_is_a_duplicate(
     assert Ticket.objects.count() == 1
 
 
+def _sent(subject: str, message_id: str, in_reply_to: str = "") -> bytes:
+    """Wile's mail with the given Message-ID, answering `in_reply_to` if given."""
+    raw = mail(subject, "wile@acme.example")
+    raw = raw.replace(raw.split(b"Message-ID: ")[1].split(b"\r\n")[0], message_id.encode())
+    if in_reply_to:
+        raw = raw.replace(b"Subject:", f"In-Reply-To: {in_reply_to}\r\nSubject:".encode())
+    return raw
+
+
 def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, monkeypatch):
     """Replies quoting mail stored before the run are matched from one lookup for the run;
     a reply quoting a mail of the same run asks again, and threads all the same."""
@@ -791,24 +800,17 @@ def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, 
 
     mailbox = make_mailbox(after_fetch="delete")
 
-    def sent(subject, message_id, in_reply_to=""):
-        raw = mail(subject, "wile@acme.example")
-        raw = raw.replace(raw.split(b"Message-ID: ")[1].split(b"\r\n")[0], message_id.encode())
-        if in_reply_to:
-            raw = raw.replace(b"Subject:", f"In-Reply-To: {in_reply_to}\r\nSubject:".encode())
-        return raw
-
     with imap(dovecot, account) as client:
-        client.append("INBOX", sent("Printer", "<printer@acme.example>"))
+        client.append("INBOX", _sent("Printer", "<printer@acme.example>"))
     fetching.mailbox_fetch(mailbox=mailbox)
     printer = Ticket.objects.get()
     asked = []
     real = services._quoted
     monkeypatch.setattr(services, "_quoted", lambda ids: asked.append(ids) or real(ids))
     with imap(dovecot, account) as client:
-        client.append("INBOX", sent("Re: Printer", "<r1@acme.example>", "<printer@acme.example>"))
-        client.append("INBOX", sent("Scanner", "<scanner@acme.example>"))
-        client.append("INBOX", sent("Re: Scanner", "<r2@acme.example>", "<scanner@acme.example>"))
+        client.append("INBOX", _sent("Re: Printer", "<r1@acme.example>", "<printer@acme.example>"))
+        client.append("INBOX", _sent("Scanner", "<scanner@acme.example>"))
+        client.append("INBOX", _sent("Re: Scanner", "<r2@acme.example>", "<scanner@acme.example>"))
 
     assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (3, 3, 3, 0)
 
@@ -818,3 +820,40 @@ def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, 
     )
     assert threaded == {"Re: Printer": printer.pk, "Re: Scanner": scanner.pk}
     assert asked == [{"<printer@acme.example>"}, {"<scanner@acme.example>"}]
+
+
+def test_a_run_reads_the_tickets_its_replies_answer_in_one_query(dovecot, account, make_mailbox):
+    """The tickets that a run's replies quote are read together, before the run; a second
+    reply to the same ticket in the run reads it again, after the first one's change."""
+    from django.test.utils import CaptureQueriesContext
+
+    mailbox = make_mailbox(after_fetch="delete")
+
+    with imap(dovecot, account) as client:
+        client.append("INBOX", _sent("Printer", "<printer@acme.example>"))
+        client.append("INBOX", _sent("Scanner", "<scanner@acme.example>"))
+    fetching.mailbox_fetch(mailbox=mailbox)
+    with imap(dovecot, account) as client:
+        client.append("INBOX", _sent("Re: Printer", "<r1@acme.example>", "<printer@acme.example>"))
+        client.append("INBOX", _sent("Re: Scanner", "<r2@acme.example>", "<scanner@acme.example>"))
+        client.append("INBOX", _sent("Re: Printer", "<r3@acme.example>", "<printer@acme.example>"))
+
+    with CaptureQueriesContext(connection) as queries:
+        assert counts(fetching.mailbox_fetch(mailbox=mailbox)) == (3, 3, 3, 0)
+
+    statements = [q["sql"].replace("`", '"') for q in queries.captured_queries]
+    reads = [
+        sql
+        for sql in statements
+        if sql.startswith("SELECT")
+        and 'FROM "tickets_ticket" LEFT OUTER JOIN "tickets_thread"' in sql
+    ]
+    # With their threads (the lock reads a ticket again, without): one for the run, and one
+    # for the second reply to the printer ticket.
+    assert len(reads) == 2, "\n".join(reads)
+    threaded = InboundMessage.objects.filter(subject__startswith="Re:").values_list(
+        "ticket__subject", flat=True
+    )
+    assert sorted(threaded) == ["Printer", "Printer", "Scanner"]
+    printer = Ticket.objects.get(subject="Printer")
+    assert printer.thread.entries.count() == 3
