@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from helpdesk.lib.memo import VersionedMemo
+from helpdesk.lib.transactions import clash_retried, retried
 
 from .models import (
     Agent,
@@ -131,7 +132,8 @@ def user_get_or_create_by_email(*, email: str, name: str = "") -> User:
         if user is not None:
             return user
     try:
-        with transaction.atomic():
+        # Without a savepoint where the caller does its work again on a clash (`Retry`).
+        with clash_retried() if retried() else transaction.atomic():
             user = User.objects.create_user(
                 address,
                 None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -29,11 +29,12 @@ from accounts.models import User
 from accounts.services import user_get_or_create_by_email, users_looked_up
 from helpdesk.config import config
 from helpdesk.lib import files
-from helpdesk.lib.transactions import rolled_back_whole
+from helpdesk.lib.transactions import Retry, retried, retried_whole, rolled_back_whole
 from routing.filters import DraftRejected
 from routing.services import sender_banned
 from tickets import services as ticket_services
 from tickets.models import BodyFormat, Collaborator, Source, ThreadEntry, Ticket
+from tickets.numbers import numbers_reserved
 from tickets.related import related_row
 
 from .models import Audience, InboundMessage, InboundStatus, Mailbox, OutboundMessage
@@ -197,7 +198,7 @@ def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
     tickets = _with_thread.in_bulk(answered) if answered else {}
     token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted, tickets=tickets))
     try:
-        with users_looked_up(addresses):
+        with users_looked_up(addresses), numbers_reserved(len(wanted)):
             yield
     finally:
         _run.reset(token)
@@ -254,11 +255,20 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
 _UNFINISHED = (InboundStatus.RECEIVED, InboundStatus.FAILED)
 
 
-def _processed(message: InboundMessage) -> InboundMessage:
+def _processed(message: InboundMessage, *, retry: bool = True) -> InboundMessage:
+    """Process and record the outcome. The first try takes no savepoints for the rare
+    clashes (`retried_whole`): on one, the work rolls back and is done once more with them."""
     try:
         with transaction.atomic():
-            _finish(message, _process(message))
+            with retried_whole() if retry else nullcontext():
+                outcome = _process(message)
+            _finish(message, outcome)
             return message
+    except Retry as clash:
+        if not retry:
+            raise  # a clash outside retried_whole(): a bug, not a race
+        logger.info("Inbound message %s is processed again after a clash: %s", message.pk, clash)
+        return _processed(message, retry=False)
     except _Refused as refused:
         with transaction.atomic():
             _finish(message, refused.outcome)
@@ -449,20 +459,21 @@ def _thread_or_open(
                 return Outcome(InboundStatus.PROCESSED, "response", ticket, entry)
         elif _may_write_to(sender, ticket, via_headers=via_our_message is not None):
             try:
-                entry = ticket_services.ticket_message_add(
-                    ticket=ticket,
-                    user=sender,
-                    body=body,
-                    body_format=body_format,
-                    attachments=uploads,
-                    source=Source.EMAIL,
-                    message_id=parsed.message_id,
-                    in_reply_to=parsed.in_reply_to,
-                    references=" ".join(parsed.references),
-                    copied=copied,
-                )
+                with _refusal_retried():
+                    entry = ticket_services.ticket_message_add(
+                        ticket=ticket,
+                        user=sender,
+                        body=body,
+                        body_format=body_format,
+                        attachments=uploads,
+                        source=Source.EMAIL,
+                        message_id=parsed.message_id,
+                        in_reply_to=parsed.in_reply_to,
+                        references=" ".join(parsed.references),
+                        copied=copied,
+                    )
             except ValidationError:
-                pass  # archived or deleted: the mail opens a new ticket below
+                pass  # archived or deleted: the mail opens a new ticket below (when retried)
             else:
                 return Outcome(InboundStatus.PROCESSED, "message", ticket, entry)
 
@@ -576,6 +587,21 @@ def _match(
         if ticket is not None:
             return ticket, None
     return None, None
+
+
+@contextmanager
+def _refusal_retried() -> Iterator[None]:
+    """Around a service whose refusal the mail goes on from (a message to an archived ticket
+    opens a new one): a savepoint undoes its work, or, on the first try (`retried_whole`),
+    none is taken and a refusal has the mail processed again, with one."""
+    if not retried():
+        yield
+        return
+    try:
+        with rolled_back_whole():
+            yield
+    except ValidationError as error:
+        raise Retry(str(error)) from error
 
 
 # A mail into a ticket writes an entry to its thread: read with the ticket.

@@ -7,13 +7,16 @@ run. Random numbers have as many digits as there are ``#``, at least six, the fi
 
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import transaction
 
 from helpdesk.config import config
 
-from .models import Sequence
+from .models import Sequence, Ticket
 
 _TOKEN = re.compile(r"\\#|#+|[^#\\]+|\\")
 
@@ -66,6 +69,35 @@ def sequence_draw(name: str) -> tuple[int, str]:
     sequence.next_value = value + sequence.increment
     sequence.save(update_fields=["next_value", "updated_at"])
     return value, sequence.padding or "0"
+
+
+_reserved: ContextVar[list[str] | None] = ContextVar("ticket_numbers_reserved", default=None)
+
+
+@contextmanager
+def numbers_reserved(count: int) -> Iterator[None]:
+    """Draw up to `count` random numbers for the tickets about to open inside the block (a run
+    of fetched mail), and keep the ones no ticket has, asked in one query:
+    `number_reserved()` hands them out. Numbers from a sequence need no reserving."""
+    pool = None
+    if count > 0 and not settings.HELPDESK_TICKET_NUMBER_SEQUENCE:
+        fmt = config().ticket_number_format
+        drawn = {number_format(fmt, random_digits(digit_count(fmt))) for _ in range(count)}
+        pool = sorted(
+            drawn - set(Ticket.objects.filter(number__in=drawn).values_list("number", flat=True))
+        )
+    token = _reserved.set(pool)
+    try:
+        yield
+    finally:
+        _reserved.reset(token)
+
+
+def number_reserved() -> str | None:
+    """A random number no ticket had when it was reserved (another may have taken it since),
+    or None when none is left."""
+    pool = _reserved.get()
+    return pool.pop() if pool else None
 
 
 def ticket_number_next() -> tuple[str, bool]:

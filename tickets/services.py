@@ -34,7 +34,7 @@ from helpdesk.config import config
 from helpdesk.lib import files, querycache
 from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
-from helpdesk.lib.transactions import service_atomic
+from helpdesk.lib.transactions import clash_retried, retried, service_atomic
 from kb.canned import canned_render
 from kb.models import CannedResponse
 from kb.selectors import canned_response_get
@@ -64,7 +64,7 @@ from .models import (
     TicketLock,
     TicketStatus,
 )
-from .numbers import ticket_number_next
+from .numbers import number_reserved, ticket_number_next
 from .related import related_attach
 from .signals import ticket_created, ticket_event
 from .statuses import (
@@ -369,19 +369,38 @@ def _check_draft(draft: TicketDraft, *, customer_channel: bool) -> None:
 
 def _ticket_insert(ticket: Ticket, *, first: tuple[str, str] | None = None) -> None:
     """Insert with a fresh number; random numbers that clash are drawn again. With the
-    (body, body_format) of the `first` message, the search document is written with it."""
+    (body, body_format) of the `first` message, the search document is written with it.
+
+    Only a random number needs a savepoint, to draw again on a clash. A number reserved as
+    free (`numbers_reserved`) is inserted without one where the caller retries the whole work
+    on a clash (`retried_whole`); a sequence's number clashes only by a misconfiguration,
+    which is an error anyway."""
+    reserved = number_reserved() if retried() else None
+    if reserved is not None:
+        _ticket_number_set(ticket, reserved, first)
+        with clash_retried():
+            ticket.save(force_insert=True)
+        return
     for _attempt in range(20):
-        ticket.number, is_random = ticket_number_next()
-        if first is not None:
-            ticket.search_document = search.document_build(ticket, [first])
+        number, is_random = ticket_number_next()
+        _ticket_number_set(ticket, number, first)
+        if not is_random:
+            ticket.save(force_insert=True)
+            return
         try:
             with transaction.atomic():
                 ticket.save(force_insert=True)
             return
         except IntegrityError:
-            if not is_random or not Ticket.objects.filter(number=ticket.number).exists():
+            if not Ticket.objects.filter(number=ticket.number).exists():
                 raise
     raise IntegrityError("No free ticket number found; widen TICKET_NUMBER_FORMAT.")
+
+
+def _ticket_number_set(ticket: Ticket, number: str, first: tuple[str, str] | None) -> None:
+    ticket.number = number
+    if first is not None:
+        ticket.search_document = search.document_build(ticket, [first])
 
 
 def _check_sender(draft: TicketDraft) -> None:

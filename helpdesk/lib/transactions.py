@@ -9,6 +9,13 @@ gateway processing one message: a refused mail leaves nothing) says so with `rol
 the service called directly inside it then takes no savepoint (`atomic(savepoint=False)`: an
 error marks the outer transaction for rollback). The services that one calls take their
 savepoints as usual, since it may catch their errors and go on.
+
+A caller that can also do its whole work again (the mail gateway: a stored message is
+processed anew from its raw bytes) says so with `retried_whole()`. Inside it, an insert that
+could clash with a row written meanwhile (a new customer's address, a random ticket number)
+takes no savepoint to recover from the clash: the clash is raised as `Retry`, the caller
+rolls back and does the work once more outside the block, where the savepoints are taken.
+Clashes are rare races, so the first try nearly always stands.
 """
 
 from __future__ import annotations
@@ -19,12 +26,45 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 _rolled_back_whole: ContextVar[bool] = ContextVar("rolled_back_whole", default=False)
+_retried_whole: ContextVar[bool] = ContextVar("retried_whole", default=False)
+
+
+class Retry(Exception):
+    """The work inside `retried_whole()` met a clash it took no savepoint for: the transaction
+    can run no more statements. Roll it back and do the work again outside the block."""
+
+
+@contextmanager
+def retried_whole() -> Iterator[None]:
+    """Inside the caller's transaction: the caller rolls it back and does the work again,
+    outside this block, when a `Retry` comes out of it."""
+    assert transaction.get_connection().in_atomic_block, "inside the caller's transaction"
+    token = _retried_whole.set(True)
+    try:
+        yield
+    finally:
+        _retried_whole.reset(token)
+
+
+def retried() -> bool:
+    """Whether a clash may be raised as `Retry` here rather than caught by a savepoint."""
+    return _retried_whole.get() and transaction.get_connection().in_atomic_block
+
+
+@contextmanager
+def clash_retried() -> Iterator[None]:
+    """Around an insert that may clash on a unique key, inside `retried_whole()`: no savepoint,
+    and the clash raised as `Retry`."""
+    try:
+        yield
+    except IntegrityError as error:
+        raise Retry(str(error)) from error
 
 
 @contextmanager

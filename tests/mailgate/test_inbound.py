@@ -1,5 +1,6 @@
 """Mail in: from raw bytes to tickets and messages, once and only once."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -80,15 +81,16 @@ def test_a_new_mail_takes_a_fixed_number_of_statements(mailbox, django_assert_nu
     deliver(mail(sender="first@acme.example", Cc="second@acme.example"), mailbox)
     raw = mail(Cc="Road Runner <rr@acme.example>")
     message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="pipe")
-    # Check the mail is new, find or make the sender and the copied person (with a
-    # savepoint each, for a twin made at the same moment), the filters' stamp, the ticket,
-    # its thread, entry and event, the collaborator and its event (a new ticket has none to
-    # look for first), the mail's outcome (which claims the stored mail: no locking read
-    # before the work); then, after the commit, the mail it sends. The ticket's own
-    # transaction takes no savepoint (a refusal rolls back the whole mail), the copied
-    # person is added under the ticket's first lock, and neither new person's agent profile
-    # is looked for.
-    with django_assert_num_queries(34):
+    # Check the mail is new, find or make the sender and the copied person (without a
+    # savepoint: a twin made at the same moment has the mail processed again), the filters'
+    # stamp, the ticket (with a savepoint, to draw another number on a clash: only a fetch
+    # run reserves free ones), its thread, entry and event, the collaborator and its event
+    # (a new ticket has none to look for first), the mail's outcome (which claims the stored
+    # mail: no locking read before the work); then, after the commit, the mail it sends. The
+    # ticket's own transaction takes no savepoint (a refusal rolls back the whole mail), the
+    # copied person is added under the ticket's first lock, and neither new person's agent
+    # profile is looked for.
+    with django_assert_num_queries(30):
         message = services.inbound_process(message=message)
     assert message.ticket.collaborators.get().user.email == "rr@acme.example"
 
@@ -339,6 +341,59 @@ def test_a_message_to_an_archived_ticket_opens_a_new_one(mailbox):
     ticket_services.ticket_status_set(ticket=first.ticket, by=agent, status=status("Archived"))
     late = deliver(mail(subject=f"[#{first.ticket.number}] again"), mailbox)
     assert late.outcome == "created" and late.ticket != first.ticket
+    # The refused message was undone and the mail processed again, within one attempt.
+    assert late.attempts == 1
+    assert first.ticket.thread.entries.count() == 1
+
+
+def received_run(*raws: bytes, mailbox: Mailbox):
+    """Store `raws` and hand them to `inbound_run` as a fetch does."""
+    received = []
+    for raw in raws:
+        message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="imap")
+        received.append((message, raw))
+    return received
+
+
+def test_a_ticket_number_taken_meanwhile_has_the_mail_processed_again(mailbox, caplog):
+    # A run reserves free numbers for its new tickets, in one query; another worker takes
+    # them all before the mail's ticket is written.
+    from tickets import numbers
+
+    caplog.set_level(logging.INFO, logger="mailgate")
+    received = received_run(mail(), mailbox=mailbox)
+    with services.inbound_run(received):
+        reserved = list(numbers._reserved.get())
+        assert len(reserved) == 1
+        Ticket.objects.filter(pk=open_ticket(subject="Taken").pk).update(number=reserved[0])
+        message = services.inbound_process(message=received[0][0])
+
+    assert "processed again after a clash" in caplog.text
+
+    assert (message.status, message.outcome, message.attempts) == (
+        InboundStatus.PROCESSED,
+        "created",
+        1,
+    )
+    assert message.ticket.number != reserved[0]
+    assert Ticket.objects.filter(subject="Rocket skates broken").count() == 1
+    assert message.ticket.thread.entries.count() == 1
+
+
+def test_a_customer_made_meanwhile_has_the_mail_processed_again(mailbox, caplog):
+    # The run found no account for the sender; another worker makes it before the mail is
+    # processed. Without a savepoint the clash undoes the work, and the mail goes again.
+    caplog.set_level(logging.INFO, logger="mailgate")
+    received = received_run(mail(sender="Nina <new@acme.example>"), mailbox=mailbox)
+    with services.inbound_run(received):
+        nina = User.objects.create_user("new@acme.example", None, name="Nina N.")
+        message = services.inbound_process(message=received[0][0])
+
+    assert "processed again after a clash" in caplog.text
+
+    assert (message.outcome, message.attempts) == ("created", 1)
+    assert message.ticket.user == nina
+    assert User.objects.filter(email="new@acme.example").count() == 1
 
 
 @pytest.mark.parametrize(
