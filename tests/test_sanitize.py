@@ -129,3 +129,31 @@ def test_plain_text_without_links_is_only_escaped(payload):
     tags = {match.group(1).lower() for match in re.finditer(r"<\s*/?\s*([a-z0-9]+)", html, re.I)}
     assert tags <= {"p", "br"}
     assert escape(payload) in html
+
+
+def test_cleaning_in_several_threads_at_once_gives_each_its_own_text():
+    """The cleaners are kept and reused; each thread has its own, since a cleaner holds the
+    state of the text it is parsing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [
+        f'<p onclick="x()">Mail {n} <a href="javascript:alert({n})">link</a>'
+        f"<script>steal({n})</script><b>{'word ' * (n % 50)}</b></p>"
+        for n in range(400)
+    ]
+    alone = [str(sanitize_html(text)) for text in texts]
+    markdown_alone = [
+        str(render_markdown(f"**{n}** <i>x</i> www.example.com/{n}")) for n in range(400)
+    ]
+
+    def both(n: int) -> tuple[str, str]:
+        return (
+            str(sanitize_html(texts[n])),
+            str(render_markdown(f"**{n}** <i>x</i> www.example.com/{n}")),
+        )
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(both, range(400)))
+    assert [html for html, _md in together] == alone
+    assert [md for _html, md in together] == markdown_alone
+    assert "steal" not in "".join(alone) and "javascript" not in "".join(alone)

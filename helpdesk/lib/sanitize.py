@@ -7,7 +7,8 @@ loaded: their address moves to `data-remote-src` until an agent asks to show the
 """
 
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import bleach
@@ -90,18 +91,35 @@ def drop_invisible_elements(html: str) -> str:
         position = len(html) if end < 0 else end + 1
 
 
+# Building a cleaner (its parser, tree walker and serializer) costs about as much as
+# cleaning a mail, so each is made once; bleach's cleaners hold parser state and are not
+# thread-safe, so once per thread.
+_cleaners = threading.local()
+
+
+def _kept(kind: str, make: Callable[[], bleach.Cleaner]) -> bleach.Cleaner:
+    cleaner = getattr(_cleaners, kind, None)
+    if cleaner is None:
+        cleaner = make()
+        setattr(_cleaners, kind, cleaner)
+    return cleaner
+
+
 def _cleaner(*, remote_images: bool) -> bleach.Cleaner:
-    attributes = {**ALLOWED_ATTRIBUTES, "img": [*ALLOWED_ATTRIBUTES["img"], "data-remote-src"]}
-    return bleach.Cleaner(
-        tags=ALLOWED_TAGS,
-        attributes=attributes,
-        protocols=ALLOWED_PROTOCOLS,
-        strip=True,
-        strip_comments=True,
-        filters=[
-            lambda source: _LinkAndImageFilter(source, remote_images=remote_images),
-        ],
-    )
+    def make() -> bleach.Cleaner:
+        img = [*ALLOWED_ATTRIBUTES["img"], "data-remote-src"]
+        return bleach.Cleaner(
+            tags=ALLOWED_TAGS,
+            attributes={**ALLOWED_ATTRIBUTES, "img": img},
+            protocols=ALLOWED_PROTOCOLS,
+            strip=True,
+            strip_comments=True,
+            filters=[
+                lambda source: _LinkAndImageFilter(source, remote_images=remote_images),
+            ],
+        )
+
+    return _kept(f"html_remote_{remote_images}", make)
 
 
 # The latest outputs, by the `remote_images` they were made with: a mail's HTML is
@@ -126,7 +144,12 @@ def sanitize_html(html: str, *, remote_images: bool = False) -> SafeString:
 def render_markdown(text: str) -> SafeString:
     """Markdown typed by agents, customers or admins, as safe HTML with links made clickable."""
     html = markdown.markdown(text or "", extensions=["extra", "sane_lists", "nl2br"])
-    html = bleach.Cleaner(
+    html = _kept("markdown", _markdown_cleaner).clean(html)
+    return mark_safe(html)  # noqa: S308 - cleaned by the allow-list
+
+
+def _markdown_cleaner() -> bleach.Cleaner:
+    return bleach.Cleaner(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         protocols=ALLOWED_PROTOCOLS - {"cid"},
@@ -135,8 +158,7 @@ def render_markdown(text: str) -> SafeString:
             lambda source: LinkifyFilter(source, skip_tags={"pre", "code"}),
             lambda source: _LinkAndImageFilter(source, remote_images=False),
         ],
-    ).clean(html)
-    return mark_safe(html)  # noqa: S308 - cleaned by the allow-list
+    )
 
 
 # What bleach's linkifier could turn into a link: an address, a scheme, or a dot between
@@ -150,7 +172,12 @@ def render_text(text: str) -> SafeString:
     if not _LINK_HINT.search(text or ""):
         # Escaped, with only <p> and <br> added: nothing for the cleaner to remove or link.
         return mark_safe(html)  # noqa: S308 - every character of the text is escaped
-    html = bleach.Cleaner(
+    html = _kept("text", _text_cleaner).clean(html)
+    return mark_safe(html)  # noqa: S308 - escaped, then cleaned by the allow-list
+
+
+def _text_cleaner() -> bleach.Cleaner:
+    return bleach.Cleaner(
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         protocols=ALLOWED_PROTOCOLS - {"cid"},
@@ -159,8 +186,7 @@ def render_text(text: str) -> SafeString:
             LinkifyFilter,
             lambda source: _LinkAndImageFilter(source, remote_images=False),
         ],
-    ).clean(html)
-    return mark_safe(html)  # noqa: S308 - escaped, then cleaned by the allow-list
+    )
 
 
 def render_body(body: str, body_format: str, *, remote_images: bool = False) -> SafeString:
