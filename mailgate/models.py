@@ -236,7 +236,10 @@ class OutboundMessage(models.Model):
     `message_id` is the Message-ID the mail carried, so a reply quoting it threads back;
     `audience` and `to` tell who could know it (an alert's id is known to its agent only)."""
 
-    ticket = models.ForeignKey("tickets.Ticket", models.CASCADE, related_name="outbound_messages")
+    # Served by the outbound_ticket index, which it leads.
+    ticket = models.ForeignKey(
+        "tickets.Ticket", models.CASCADE, related_name="outbound_messages", db_index=False
+    )
     entry = models.ForeignKey(
         "tickets.ThreadEntry", models.SET_NULL, null=True, blank=True, related_name="+"
     )

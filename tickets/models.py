@@ -122,6 +122,9 @@ class Source(models.TextChoices):
 
 
 class Ticket(TimeStampedModel):
+    # The foreign keys with `db_index=False` lead one of the indexes in Meta, which serves
+    # their lookups as well: an index of their own would only be one more to write on every
+    # ticket saved.
     number = models.CharField(_("number"), max_length=32, unique=True, editable=False)
     subject = models.CharField(_("subject"), max_length=255)
     user = models.ForeignKey(
@@ -129,6 +132,7 @@ class Ticket(TimeStampedModel):
         models.PROTECT,
         related_name="tickets",
         verbose_name=_("customer"),
+        db_index=False,
     )
     organization = models.ForeignKey(
         "accounts.Organization",
@@ -136,12 +140,15 @@ class Ticket(TimeStampedModel):
         null=True,
         blank=True,
         related_name="tickets",
+        db_index=False,
     )
-    department = models.ForeignKey("routing.Department", models.PROTECT, related_name="tickets")
+    department = models.ForeignKey(
+        "routing.Department", models.PROTECT, related_name="tickets", db_index=False
+    )
     help_topic = models.ForeignKey(
         "routing.HelpTopic", models.PROTECT, null=True, blank=True, related_name="tickets"
     )
-    status = models.ForeignKey(TicketStatus, models.PROTECT, related_name="tickets")
+    status = models.ForeignKey(TicketStatus, models.PROTECT, related_name="tickets", db_index=False)
     priority = models.ForeignKey(Priority, models.PROTECT, related_name="tickets")
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -150,6 +157,7 @@ class Ticket(TimeStampedModel):
         blank=True,
         related_name="assigned_tickets",
         verbose_name=_("assigned agent"),
+        db_index=False,
     )
     team = models.ForeignKey(
         "routing.Team",
@@ -158,12 +166,18 @@ class Ticket(TimeStampedModel):
         blank=True,
         related_name="tickets",
         verbose_name=_("assigned team"),
+        db_index=False,
     )
     source = models.CharField(_("source"), max_length=8, choices=Source, default=Source.WEB)
     # CTI classification: the item, with its type and category copied beside it so queues
     # filter by category without a join. Set only through `ticket_cti_set` and `ticket_open`.
     cti_category = models.ForeignKey(
-        "routing.Category", models.PROTECT, null=True, blank=True, related_name="tickets"
+        "routing.Category",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        db_index=False,
     )
     cti_type = models.ForeignKey(
         "routing.CtiType", models.PROTECT, null=True, blank=True, related_name="tickets"
@@ -306,7 +320,8 @@ class BodyFormat(models.TextChoices):
 
 
 class ThreadEntry(TimeStampedModel):
-    thread = models.ForeignKey(Thread, models.CASCADE, related_name="entries")
+    # Served by the entry_thread_created index.
+    thread = models.ForeignKey(Thread, models.CASCADE, related_name="entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=EntryKind)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
@@ -382,7 +397,8 @@ class EventAction(models.TextChoices):
 class ThreadEvent(models.Model):
     """The audit log: who did what to a ticket, when, with the details as JSON."""
 
-    thread = models.ForeignKey(Thread, models.CASCADE, related_name="events")
+    # Served by the event_thread_created index.
+    thread = models.ForeignKey(Thread, models.CASCADE, related_name="events", db_index=False)
     action = models.CharField(_("action"), max_length=16, choices=EventAction)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
@@ -473,8 +489,11 @@ class TicketLock(models.Model):
 class Collaborator(models.Model):
     """A user copied on a ticket: they see it and their replies thread into it."""
 
-    ticket = models.ForeignKey(Ticket, models.CASCADE, related_name="collaborators")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    # Served by the unique constraint and the collaborator_user index, which they lead.
+    ticket = models.ForeignKey(Ticket, models.CASCADE, related_name="collaborators", db_index=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", db_index=False
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
     )
