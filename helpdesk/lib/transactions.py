@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar
 
@@ -41,15 +41,20 @@ class Retry(Exception):
 
 
 @contextmanager
-def retried_whole() -> Iterator[None]:
-    """Inside the caller's transaction: the caller rolls it back and does the work again,
-    outside this block, when a `Retry` comes out of it."""
+def _promised(flag: ContextVar[bool]) -> Iterator[None]:
+    """Set what the caller promises about its transaction, for the block inside it."""
     assert transaction.get_connection().in_atomic_block, "inside the caller's transaction"
-    token = _retried_whole.set(True)
+    token = flag.set(True)
     try:
         yield
     finally:
-        _retried_whole.reset(token)
+        flag.reset(token)
+
+
+def retried_whole() -> AbstractContextManager[None]:
+    """Inside the caller's transaction: the caller rolls it back and does the work again,
+    outside this block, when a `Retry` comes out of it."""
+    return _promised(_retried_whole)
 
 
 def retried() -> bool:
@@ -67,16 +72,10 @@ def clash_retried() -> Iterator[None]:
         raise Retry(str(error)) from error
 
 
-@contextmanager
-def rolled_back_whole() -> Iterator[None]:
+def rolled_back_whole() -> AbstractContextManager[None]:
     """Run service calls inside an atomic block that the caller rolls back whole if one of
     them raises: the caller must not catch their errors and go on in the same transaction."""
-    assert transaction.get_connection().in_atomic_block, "inside the caller's transaction"
-    token = _rolled_back_whole.set(True)
-    try:
-        yield
-    finally:
-        _rolled_back_whole.reset(token)
+    return _promised(_rolled_back_whole)
 
 
 def service_atomic(func: Callable[P, R]) -> Callable[P, R]:
