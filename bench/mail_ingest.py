@@ -496,7 +496,7 @@ def run(args: argparse.Namespace) -> int:
 
         samples: list[Sample] = []
         state = {"done": 0}
-        original = fetching._process
+        original = fetching._counted
 
         def counted(result, message):
             original(result, message)
@@ -504,7 +504,7 @@ def run(args: argparse.Namespace) -> int:
             if state["done"] % 100 == 0:
                 samples.append(Sample(state["done"], time.perf_counter() - t0, _status_kb("VmRSS")))
 
-        fetching._process = counted
+        fetching._counted = counted
         queries: Counter = Counter()
 
         def count_query(execute, sql, params, many, context):
@@ -549,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
             profiler.disable()
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
-        fetching._process = original
+        fetching._counted = original
         cpu_after = cpu_reference_ms()
         if profiler:
             profiler.dump_stats(args.profile)

@@ -364,17 +364,20 @@ def _store_and_process(
 def _store_and_process_many(
     mailbox: Mailbox, result: FetchResult, raws: list[tuple[int, bytes]], channel: str
 ) -> None:
-    """Store a run of downloaded messages (in one statement), then process each in turn."""
+    """Store a run of downloaded messages (in one statement), then process them together
+    (`inbound_process_many`: one transaction, or each on its own if one of them raises)."""
     result.fetched += len(raws)
     received = services.inbound_receive_many(
         raws=[(raw, str(uid)) for uid, raw in raws], mailbox=mailbox, channel=channel
     )
+    result.new += sum(is_new for _message, is_new in received)
+    messages = [message for message, _new in received]
     with services.inbound_run(
-        [(message, raw) for (message, _new), (_uid, raw) in zip(received, raws, strict=True)]
+        [(message, raw) for message, (_uid, raw) in zip(messages, raws, strict=True)]
     ):
-        for message, is_new in received:
-            result.new += is_new
-            _process(result, message)
+        messages = services.inbound_process_many(messages)
+    for message in messages:
+        _counted(result, message)
 
 
 def _process(result: FetchResult, message: InboundMessage) -> None:
@@ -384,8 +387,11 @@ def _process(result: FetchResult, message: InboundMessage) -> None:
     except Exception:
         # inbound_process logged it and marked the message FAILED, to retry. (If the database
         # itself is down, storing the next message fails and ends the run.)
-        result.failed += 1
-        return
+        message.status = InboundStatus.FAILED
+    _counted(result, message)
+
+
+def _counted(result: FetchResult, message: InboundMessage) -> None:
     if message.status == InboundStatus.FAILED:
         result.failed += 1
     else:

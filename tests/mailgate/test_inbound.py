@@ -396,6 +396,99 @@ def test_a_customer_made_meanwhile_has_the_mail_processed_again(mailbox, caplog)
     assert User.objects.filter(email="new@acme.example").count() == 1
 
 
+def _savepoints(queries) -> int:
+    return sum(query["sql"].startswith("SAVEPOINT") for query in queries)
+
+
+def test_a_run_of_mail_is_written_in_one_transaction(mailbox, django_assert_max_num_queries):
+    received = received_run(
+        mail(subject="First"),
+        mail(sender="Nina <new@acme.example>", subject="Second"),
+        mail(subject="Third", Auto_Submitted="auto-replied"),
+        mailbox=mailbox,
+    )
+    # Inside the test's own transaction, the run's transaction is a single savepoint.
+    with services.inbound_run(received), django_assert_max_num_queries(60) as captured:
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert _savepoints(captured.captured_queries) == 1
+    assert [(m.outcome, m.attempts) for m in messages] == [
+        ("created", 1),
+        ("created", 1),
+        ("auto_reply", 1),
+    ]
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status in (InboundStatus.PROCESSED, InboundStatus.IGNORED)
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Second"]
+
+
+def test_a_run_with_a_mail_that_breaks_is_processed_again_one_by_one(mailbox, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="mailgate")
+    real_open = ticket_services.ticket_open
+
+    def ticket_open(*, draft):
+        ticket = real_open(draft=draft)  # its rows are written, then it breaks
+        if draft.subject == "Poison":
+            raise RuntimeError("the ticket service broke")
+        return ticket
+
+    monkeypatch.setattr(ticket_services, "ticket_open", ticket_open)
+    received = received_run(
+        mail(subject="Fine"),
+        mail(sender="Nina <new@acme.example>", subject="Poison"),
+        mail(subject="Also fine"),
+        mailbox=mailbox,
+    )
+    with services.inbound_run(received):
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert "A run of 3 inbound messages is processed again one by one" in caplog.text
+    assert [m.status for m in messages] == [
+        InboundStatus.PROCESSED,
+        InboundStatus.FAILED,
+        InboundStatus.PROCESSED,
+    ]
+    # Nothing of the rolled-back run is left: one ticket per good mail, no account for the
+    # failed mail's sender, and each mail counted as processed once.
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Also fine", "Fine"]
+    assert not User.objects.filter(email="new@acme.example").exists()
+    failed = InboundMessage.objects.get(status=InboundStatus.FAILED)
+    assert "the ticket service broke" in failed.error
+    assert failed.subject == "Poison"
+    assert list(
+        InboundMessage.objects.filter(status=InboundStatus.PROCESSED).values_list(
+            "attempts", flat=True
+        )
+    ) == [1, 1]
+
+    monkeypatch.setattr(ticket_services, "ticket_open", real_open)
+    assert services.inbound_process(message=failed).outcome == "created"
+    assert Ticket.objects.count() == 3
+
+
+def test_a_run_that_meets_a_clash_makes_each_ticket_once(mailbox, caplog):
+    # Another worker takes every number the run reserved: the run rolls back on the first
+    # ticket and each mail is processed on its own.
+    from tickets import numbers
+
+    caplog.set_level(logging.INFO, logger="mailgate")
+    received = received_run(
+        mail(subject="One"), mail(subject="Two"), mail(subject="Three"), mailbox=mailbox
+    )
+    with services.inbound_run(received):
+        for number in list(numbers._reserved.get()):
+            Ticket.objects.filter(pk=open_ticket(subject="Taken").pk).update(number=number)
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert "processed again one by one after Retry" in caplog.text
+    assert [(m.outcome, m.attempts) for m in messages] == [("created", 1)] * 3
+    for message in messages:
+        assert message.ticket.thread.entries.count() == 1
+    for subject in ("One", "Two", "Three"):
+        assert Ticket.objects.filter(subject=subject).count() == 1
+
+
 @pytest.mark.parametrize(
     "header",
     [
