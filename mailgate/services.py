@@ -255,7 +255,8 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     """`inbound_process` for a run of stored messages (inside `inbound_run`), in order, in
     one transaction: one commit for the run, not one per message.
 
-    Nothing in the run takes a savepoint for its own sake. If any message's work raises (a
+    Nothing in the run takes a savepoint for its own sake, and the run's audit events are
+    written together at its end (`events_deferred`). If any message's work raises (a
     clash, a refusal by the ticket services, another processing of it first, an error), the
     whole run rolls back and each message is processed again on its own (`inbound_process`),
     so one mail's trouble costs the others only the time. What comes back is the messages as
@@ -268,7 +269,7 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     pending = [message for message in messages if message.status in _UNFINISHED]
     if len(pending) > 1:
         try:
-            with transaction.atomic(), retried_whole():
+            with transaction.atomic(), retried_whole(), ticket_services.events_deferred():
                 for message in pending:
                     _finish(message, _process(message))
         except Exception as error:  # every message is processed again below

@@ -14,7 +14,9 @@ from __future__ import annotations
 import copy
 import ipaddress
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -189,11 +191,42 @@ def _name(obj: object) -> str | None:
     return str(obj) if obj is not None else None
 
 
+_events_deferred: ContextVar[list[ThreadEvent] | None] = ContextVar("events_deferred", default=None)
+
+
+@contextmanager
+def events_deferred() -> Iterator[None]:
+    """Inside the caller's transaction: the audit events recorded in the block are written
+    together, in one statement, when it ends without an error (a run of fetched mail) rather
+    than one insert each. Nothing inside the block reads them back from the database; their
+    announcements come after the commit, when they are saved. Where the database does not
+    return the keys of a bulk insert (MySQL), they are written one by one as usual."""
+    connection = transaction.get_connection()
+    assert connection.in_atomic_block, "inside the caller's transaction"
+    if not connection.features.can_return_rows_from_bulk_insert:
+        yield
+        return
+    pending: list[tuple[ThreadEvent, Callable[[], object]]] = []
+    token = _events_deferred.set(pending)
+    try:
+        yield
+    finally:
+        _events_deferred.reset(token)
+    if pending:  # not after an error: the caller's transaction rolls back
+        # An event recorded inside a savepoint that was rolled back since is not written:
+        # Django dropped its announcement then, and it is kept only while that stands.
+        announced = {func for _savepoints, func, _robust in connection.run_on_commit}
+        events = [event for event, announce in pending if announce in announced]
+        ThreadEvent.objects.bulk_create(events)
+        querycache.rows_created(ThreadEvent, events)
+
+
 def event_record(
     *, ticket: Ticket, action: str, actor: User | None, data: dict[str, Any] | None = None
 ) -> ThreadEvent:
-    """Write one audit event and announce it after commit."""
-    event = ThreadEvent.objects.create(
+    """Write one audit event (or leave it to `events_deferred`) and announce it after
+    commit."""
+    event = ThreadEvent(
         thread=ticket.thread,
         action=action,
         actor=actor,
@@ -201,7 +234,16 @@ def event_record(
         data=data or {},
         created_at=timezone.now(),
     )
-    transaction.on_commit(lambda: ticket_event.send(sender=Ticket, ticket=ticket, event=event))
+
+    def announce() -> None:
+        ticket_event.send(sender=Ticket, ticket=ticket, event=event)
+
+    pending = _events_deferred.get()
+    if pending is None:
+        event.save(force_insert=True)
+    else:
+        pending.append((event, announce))
+    transaction.on_commit(announce)
     return event
 
 

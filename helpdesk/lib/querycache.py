@@ -71,6 +71,16 @@ def data_changed(*, tickets: Iterable[int] | None = None) -> None:
     _scopes_changed([_VERSION, *scopes])
 
 
+def rows_created(model: type, instances: Iterable[Any]) -> None:
+    """Rows of `model` written by `bulk_create`, which sends no signals: what their saves
+    would have made stale is stale once this commits."""
+    label = model._meta.label
+    if label in WATCHED:
+        _scopes_changed(
+            [_VERSION, *(scope for instance in instances for scope in _scopes_of(label, instance))]
+        )
+
+
 def _changed_in_open_transaction() -> bool:
     """Whether the open transaction changed the ticket data (results are then neither read
     nor stored)."""

@@ -454,3 +454,59 @@ def test_every_service_records_its_event_and_signals_after_commit(
     assert new[0].actor in (agent, customer)
     assert new[0].actor_name
     assert heard == [action]
+
+
+def test_deferred_events_are_written_together_when_the_block_ends(
+    ticket, agent, customer, django_capture_on_commit_callbacks
+):
+    # A run of fetched mail: the run's audit events go in with one statement at its end, and
+    # one recorded in work that was rolled back (a savepoint) is neither written nor announced.
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    before = ticket.thread.events.count()
+    heard = []
+    signals.ticket_event.connect(
+        lambda **kw: heard.append((kw["event"].pk, kw["event"].action)),
+        weak=False,
+        dispatch_uid="test_heard",
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            with CaptureQueriesContext(connection) as captured, services.events_deferred():
+                kept = services.event_record(ticket=ticket, action=EventAction.NOTE, actor=agent)
+                try:
+                    with transaction.atomic():
+                        services.event_record(
+                            ticket=ticket, action=EventAction.TRANSFERRED, actor=agent
+                        )
+                        raise ValueError("undone")
+                except ValueError:
+                    pass
+                last = services.event_record(
+                    ticket=ticket, action=EventAction.STATUS, actor=customer
+                )
+                assert kept.pk is None
+                assert ticket.thread.events.count() == before  # nothing written yet
+            inserts = [
+                query["sql"]
+                for query in captured.captured_queries
+                if query["sql"].startswith('INSERT INTO "tickets_threadevent"')
+                or query["sql"].startswith("INSERT INTO `tickets_threadevent`")
+            ]
+            assert len(inserts) == 1
+            assert kept.pk is not None and last.pk > kept.pk
+    finally:
+        signals.ticket_event.disconnect(dispatch_uid="test_heard")
+    assert actions(ticket)[before:] == [EventAction.NOTE, EventAction.STATUS]
+    assert heard == [(kept.pk, EventAction.NOTE), (last.pk, EventAction.STATUS)]
+
+
+def test_deferred_events_are_not_written_when_the_block_raises(ticket, agent):
+    from django.db import transaction
+
+    before = ticket.thread.events.count()
+    with pytest.raises(RuntimeError), transaction.atomic(), services.events_deferred():
+        services.event_record(ticket=ticket, action=EventAction.NOTE, actor=agent)
+        raise RuntimeError("the run broke")
+    assert ticket.thread.events.count() == before
