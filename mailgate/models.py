@@ -94,7 +94,7 @@ class InboundMessage(models.Model):
         Mailbox, models.SET_NULL, null=True, blank=True, related_name="messages"
     )
     channel = models.CharField(_("channel"), max_length=8, choices=Mailbox.Protocol)
-    source_key = models.CharField(max_length=96, unique=True, editable=False)
+    source_key = models.CharField(max_length=96, editable=False)  # unique: see Meta
     remote_id = models.CharField(_("UID"), max_length=255, blank=True)
     content_hash = models.CharField(_("SHA-256"), max_length=64)
     raw = models.FileField(_("raw message"), max_length=255)
@@ -105,7 +105,7 @@ class InboundMessage(models.Model):
     # through two mailboxes, the second cannot record its outcome and becomes a duplicate.
     # Null, not "", for none: every other mail would clash on "".
     thread_message_id = models.CharField(  # noqa: DJ001
-        max_length=255, null=True, unique=True, editable=False
+        max_length=255, null=True, editable=False
     )
     from_email = models.EmailField(_("from"), blank=True)
     subject = models.CharField(_("subject"), max_length=255, blank=True)
@@ -134,6 +134,12 @@ class InboundMessage(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=InboundStatus.values), name="inbound_status_valid"
+            ),
+            # Constraints rather than unique=True, which on PostgreSQL adds a second index
+            # for LIKE queries to each: these keys are only ever compared whole.
+            models.UniqueConstraint(fields=["source_key"], name="inbound_source_key_unique"),
+            models.UniqueConstraint(
+                fields=["thread_message_id"], name="inbound_thread_message_id_unique"
             ),
         ]
         indexes = [
