@@ -5,7 +5,8 @@ read), `inbound_receive` (the raw bytes are committed), `inbound_process`, and o
 mailbox's `after_fetch` on the server (delete, move, or mark read). IMAP does this for runs of
 up to FETCH_CHUNK messages at a time (one FETCH, one store, one flag command), and the mail
 about the tickets of a run is worked out together once the run is processed
-(`notifications.mail_out_batched`); POP3 downloads one message at a time.
+(`notifications.mail_out_batched`); POP3 downloads one message at a time, and stores and
+processes them in the same runs.
 
 A crash at any point leaves the message on the server to be fetched again, and the idempotent
 store (`source_key`) turns that second download into the row already saved: never a second
@@ -217,7 +218,9 @@ def _fetch_imap(mailbox: Mailbox, result: FetchResult) -> None:
                         raws.append((uid, data[b"BODY[]"]))
                 # The memos' version tokens are read once for the run, as for a request.
                 with tokens_snapshot():
-                    _store_and_process_many(mailbox, result, raws, "imap")
+                    _store_and_process_many(
+                        mailbox, result, [(str(uid), raw) for uid, raw in raws], "imap"
+                    )
                     mail_out.flush()
                 handled = [uid for uid, _raw in raws]
                 if handled:
@@ -305,7 +308,22 @@ def _fetch_pop3(mailbox: Mailbox, result: FetchResult) -> None:
             listing.append((int(number), uidl.strip()))
         known = _stored_by_remote_id(mailbox, [uidl for _number, uidl in listing])
         budget = max(mailbox.batch_size, 1)
+        # Downloaded and not yet stored: (message number, UIDL, raw bytes), stored and
+        # processed as one run of up to FETCH_CHUNK messages and FETCH_CHUNK_BYTES, as IMAP's.
+        run: list[tuple[int, str, bytes]] = []
         with notifications.mail_out_batched() as mail_out:
+
+            def run_finish() -> None:
+                with tokens_snapshot():
+                    _store_and_process_many(
+                        mailbox, result, [(uidl, raw) for _number, uidl, raw in run], "pop3"
+                    )
+                    mail_out.flush()
+                if delete:
+                    for number, _uidl, _raw in run:
+                        pop.dele(number)
+                run.clear()
+
             for number, uidl in listing:
                 stored = known.get(uidl)
                 if stored is not None:
@@ -321,13 +339,14 @@ def _fetch_pop3(mailbox: Mailbox, result: FetchResult) -> None:
                 budget -= 1
                 _response, body, _octets = pop.retr(number)
                 raw = b"\r\n".join(body) + b"\r\n"
-                with tokens_snapshot():
-                    _store_and_process(mailbox, result, raw, "pop3", uidl)
-                if delete:
-                    pop.dele(number)
-                if result.fetched % FETCH_CHUNK == 0:
-                    with tokens_snapshot():
-                        mail_out.flush()
+                if run and (
+                    len(run) >= FETCH_CHUNK
+                    or sum(len(kept) for _n, _u, kept in run) + len(raw) > FETCH_CHUNK_BYTES
+                ):
+                    run_finish()
+                run.append((number, uidl, raw))
+            if run:
+                run_finish()
         pop.quit()  # deletions happen only now, at QUIT
     except BaseException:
         with contextlib.suppress(*CONNECTION_ERRORS):
@@ -350,30 +369,20 @@ def _stored_by_remote_id(mailbox: Mailbox, uidls: list[str]) -> dict[str, Inboun
 # --- both -----------------------------------------------------------------------------------
 
 
-def _store_and_process(
-    mailbox: Mailbox, result: FetchResult, raw: bytes, channel: str, remote_id: str
-) -> None:
-    result.fetched += 1
-    message, is_new = services.inbound_receive(
-        raw=raw, mailbox=mailbox, channel=channel, remote_id=remote_id
-    )
-    result.new += is_new
-    _process(result, message)
-
-
 def _store_and_process_many(
-    mailbox: Mailbox, result: FetchResult, raws: list[tuple[int, bytes]], channel: str
+    mailbox: Mailbox, result: FetchResult, raws: list[tuple[str, bytes]], channel: str
 ) -> None:
-    """Store a run of downloaded messages (in one statement), then process them together
-    (`inbound_process_many`: one transaction, or each on its own if one of them raises)."""
+    """Store a run of downloaded messages (remote id, raw bytes) in one statement, then
+    process them together (`inbound_process_many`: one transaction, or each on its own if
+    one of them raises)."""
     result.fetched += len(raws)
     received = services.inbound_receive_many(
-        raws=[(raw, str(uid)) for uid, raw in raws], mailbox=mailbox, channel=channel
+        raws=[(raw, remote_id) for remote_id, raw in raws], mailbox=mailbox, channel=channel
     )
     result.new += sum(is_new for _message, is_new in received)
     messages = [message for message, _new in received]
     with services.inbound_run(
-        [(message, raw) for message, (_uid, raw) in zip(messages, raws, strict=True)]
+        [(message, raw) for message, (_remote_id, raw) in zip(messages, raws, strict=True)]
     ):
         messages = services.inbound_process_many(messages)
     for message in messages:

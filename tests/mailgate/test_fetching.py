@@ -15,7 +15,7 @@ from django.db import close_old_connections, connection
 from imapclient import SEEN, IMAPClient
 
 from accounts.models import User
-from mailgate import fetching, tasks
+from mailgate import fetching, services, tasks
 from mailgate.models import InboundMessage, InboundStatus, Mailbox, OutboundMessage
 from tests.accounts.factories import UserFactory
 from tests.routing.factories import DepartmentFactory
@@ -260,8 +260,6 @@ def test_a_message_that_fails_to_process_does_not_stop_the_others(
     # It is stored, so it left the server like the others, and a retry makes its ticket.
     assert on_server(dovecot, account) == {}
     monkeypatch.setattr(ticket_services, "ticket_open", real_open)
-    from mailgate import services
-
     assert services.inbound_process(message=failed).status == InboundStatus.PROCESSED
     assert Ticket.objects.count() == 3
 
@@ -292,6 +290,40 @@ def test_pop3_mail_becomes_tickets_and_delete_empties_the_mailbox(
     assert result.ok and counts(result) == (2, 2, 2, 0)
     assert subjects() == ["Also by POP", "By POP"]
     assert set(InboundMessage.objects.values_list("channel", flat=True)) == {"pop3"}
+    assert pop3_count(dovecot, account) == 0
+
+
+def test_pop3_mail_is_stored_and_processed_in_runs_and_one_failure_stops_nothing(
+    dovecot, account, make_mailbox, monkeypatch
+):
+    monkeypatch.setattr(fetching, "FETCH_CHUNK", 2)  # runs of 2 and 1
+    mailbox = make_mailbox("pop3", after_fetch="delete")
+    deliver(dovecot, account, "Fine", "Poison", "Also fine")
+    real_open = ticket_services.ticket_open
+    runs = []
+    real_many = services.inbound_process_many
+
+    def ticket_open(*, draft):
+        if draft.subject == "Poison":
+            raise RuntimeError("the ticket service broke")
+        return real_open(draft=draft)
+
+    def process_many(messages):
+        runs.append(len(messages))
+        return real_many(messages)
+
+    monkeypatch.setattr(ticket_services, "ticket_open", ticket_open)
+    monkeypatch.setattr(services, "inbound_process_many", process_many)
+
+    result = fetching.mailbox_fetch(mailbox=mailbox)
+
+    assert result.ok and counts(result) == (3, 3, 2, 1)
+    assert runs == [2, 1]
+    assert subjects() == ["Also fine", "Fine"]
+    failed = InboundMessage.objects.get(status=InboundStatus.FAILED)
+    assert "the ticket service broke" in failed.error
+    assert failed.channel == "pop3" and failed.remote_id
+    # Stored, so deleted like the others: a retry makes its ticket.
     assert pop3_count(dovecot, account) == 0
 
 
@@ -732,8 +764,6 @@ def test_a_run_asks_once_for_its_senders_and_message_ids(
 def test_addresses_beyond_a_runs_bound_are_looked_up_when_used(
     dovecot, account, make_mailbox, monkeypatch
 ):
-    from mailgate import services
-
     monkeypatch.setattr(services, "RUN_ADDRESSES_MAX", 1)  # the sender only
     known = UserFactory(email="known@acme.example")
     mailbox = make_mailbox(after_fetch="delete")
@@ -758,7 +788,6 @@ def test_a_copy_stored_meanwhile_by_another_mailbox_is_a_duplicate(
 ):
     """A mail to two of our addresses may be stored by the other mailbox's fetch while this
     run goes on: its Message-ID is asked for again just before its ticket work."""
-    from mailgate import services
     from tests.tickets.factories import open_ticket
 
     mailbox = make_mailbox(after_fetch="delete")
@@ -796,8 +825,6 @@ def _sent(subject: str, message_id: str, in_reply_to: str = "") -> bytes:
 def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, monkeypatch):
     """Replies quoting mail stored before the run are matched from one lookup for the run;
     a reply quoting a mail of the same run asks again, and threads all the same."""
-    from mailgate import services
-
     mailbox = make_mailbox(after_fetch="delete")
 
     with imap(dovecot, account) as client:
