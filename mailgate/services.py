@@ -245,6 +245,7 @@ def inbound_process(*, message: InboundMessage) -> InboundMessage:
             status=InboundStatus.FAILED,
             outcome="error",
             error=f"{type(error).__name__}: {error}"[:2000],
+            attempts=F("attempts") + 1,
             processed_at=timezone.now(),
             **_headline(message),
         )
