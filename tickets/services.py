@@ -191,7 +191,10 @@ def _name(obj: object) -> str | None:
     return str(obj) if obj is not None else None
 
 
-_events_deferred: ContextVar[list[ThreadEvent] | None] = ContextVar("events_deferred", default=None)
+# The events `events_deferred` holds back, each with its announcement.
+_events_deferred: ContextVar[list[tuple[ThreadEvent, Callable[[], None]]] | None] = ContextVar(
+    "events_deferred", default=None
+)
 
 
 @contextmanager
@@ -206,7 +209,7 @@ def events_deferred() -> Iterator[None]:
     if not connection.features.can_return_rows_from_bulk_insert:
         yield
         return
-    pending: list[tuple[ThreadEvent, Callable[[], object]]] = []
+    pending: list[tuple[ThreadEvent, Callable[[], None]]] = []
     token = _events_deferred.set(pending)
     try:
         yield
