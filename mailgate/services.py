@@ -1,8 +1,10 @@
 """Mail in: store every message raw first, then turn it into a ticket, a message or nothing.
 
 Transports (IMAP, POP3, the MTA pipe) only hand over bytes to `inbound_receive`. Processing
-runs in one transaction per message: a crash rolls the ticket work back and leaves the stored
-message to be processed again, and a message processed once is never processed twice.
+runs in one transaction per fetched run of messages (`inbound_process_many`), or per message
+when a run meets trouble or a message comes alone: a crash rolls the ticket work back and
+leaves the stored messages to be processed again, and a message processed once is never
+processed twice.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from accounts.models import User
 from accounts.services import user_get_or_create_by_email, users_looked_up
 from helpdesk.config import config
 from helpdesk.lib import files
+from helpdesk.lib.bulk import inserts_deferred, rows_update
 from helpdesk.lib.transactions import Retry, retried, retried_whole, rolled_back_whole
 from routing.filters import DraftRejected
 from routing.services import sender_banned
 from tickets import services as ticket_services
-from tickets.models import BodyFormat, Collaborator, Source, ThreadEntry, Ticket
+from tickets.models import Attachment, BodyFormat, Collaborator, Source, Thread, ThreadEntry, Ticket
 from tickets.numbers import numbers_reserved
 from tickets.related import related_row
 
@@ -256,8 +259,10 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     """`inbound_process` for a run of stored messages (inside `inbound_run`), in order, in
     one transaction: one commit for the run, not one per message.
 
-    Nothing in the run takes a savepoint for its own sake, and the run's audit events are
-    written together at its end (`events_deferred`). If any message's work raises (a
+    Nothing in the run takes a savepoint for its own sake. Its new tickets, threads, entries
+    and attachments are written together (`inserts_deferred`: at its end, or when a mail
+    looks such rows up), as are its audit events (`events_deferred`), and its outcomes are
+    recorded in one statement (`_finish_many`). If any message's work raises (a
     clash, a refusal by the ticket services, another processing of it first, an error), the
     whole run rolls back and each message is processed again on its own (`inbound_process`),
     so one mail's trouble costs the others only the time. What comes back is the messages as
@@ -270,9 +275,13 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     pending = [message for message in messages if message.status in _UNFINISHED]
     if len(pending) > 1:
         try:
-            with transaction.atomic(), retried_whole(), ticket_services.events_deferred():
-                for message in pending:
-                    _finish(message, _process(message))
+            with (
+                transaction.atomic(),
+                retried_whole(),
+                inserts_deferred(_RUN_DEFERRED, expected=len(pending)),
+                ticket_services.events_deferred(),
+            ):
+                _finish_many([(message, _process(message)) for message in pending])
         except Exception as error:  # every message is processed again below
             logger.info(
                 "A run of %d inbound messages is processed again one by one after %s: %s",
@@ -294,6 +303,9 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
             done.append(message)
     return done
 
+
+# The rows a run's ticket work writes together at its end, in this order (`inserts_deferred`).
+_RUN_DEFERRED = (Ticket, Thread, ThreadEntry, Attachment)
 
 # What a stored message may be when it is processed (again).
 _UNFINISHED = (InboundStatus.RECEIVED, InboundStatus.FAILED)
@@ -369,8 +381,41 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
     """Record the outcome on the stored message, and claim it: raises _ProcessedMeanwhile
     when another processing of it recorded one first, _CopyProcessedMeanwhile when another
     copy of the mail wrote its Message-ID into a thread first (`thread_message_id`)."""
+    values = _outcome_values(message, result)
+    try:
+        claimed = InboundMessage.objects.filter(pk=message.pk, status__in=_UNFINISHED).update(
+            attempts=F("attempts") + 1, **values
+        )
+    except IntegrityError as error:
+        if values["thread_message_id"] is None:
+            raise
+        raise _CopyProcessedMeanwhile from error
+    if not claimed:
+        raise _ProcessedMeanwhile
+    _outcome_set(message, values)
+
+
+def _finish_many(results: list[tuple[InboundMessage, Outcome]]) -> None:
+    """`_finish` for a run's messages, in one statement where the database allows it. Any
+    message processed meanwhile, and any Message-ID another copy wrote first, raise as
+    `_finish` does (for the run, which is then processed again one message at a time)."""
+    changes = {message.pk: _outcome_values(message, result) for message, result in results}
+    claimed = rows_update(
+        InboundMessage, changes, where_in=("status", _UNFINISHED), increment="attempts"
+    )
+    if claimed is None:
+        for message, result in results:
+            _finish(message, result)
+        return
+    if claimed != len(changes):
+        raise _ProcessedMeanwhile
+    for message, _result in results:
+        _outcome_set(message, changes[message.pk])
+
+
+def _outcome_values(message: InboundMessage, result: Outcome) -> dict[str, object]:
     written = result.outcome in _WRITTEN and bool(message.message_id)
-    values = {
+    return {
         "status": result.status,
         "outcome": result.outcome,
         "error": result.error,
@@ -383,16 +428,9 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
         "notes": message.notes,
         "thread_message_id": message.message_id if written else None,
     }
-    try:
-        claimed = InboundMessage.objects.filter(pk=message.pk, status__in=_UNFINISHED).update(
-            attempts=F("attempts") + 1, **values
-        )
-    except IntegrityError as error:
-        if not written:
-            raise
-        raise _CopyProcessedMeanwhile from error
-    if not claimed:
-        raise _ProcessedMeanwhile
+
+
+def _outcome_set(message: InboundMessage, values: dict[str, object]) -> None:
     for field, value in values.items():
         setattr(message, field, value)
     message.attempts += 1

@@ -34,6 +34,7 @@ from accounts.models import User
 from accounts.services import user_get_or_create_by_email
 from helpdesk.config import config
 from helpdesk.lib import files, querycache
+from helpdesk.lib.bulk import row_insert, rows_apart
 from helpdesk.lib.memo import VersionedMemo
 from helpdesk.lib.sanitize import render_body
 from helpdesk.lib.transactions import clash_retried, retried, service_atomic
@@ -281,7 +282,7 @@ def attachment_store(*, entry: ThreadEntry, upload: AttachmentUpload) -> Attachm
         content_id=upload.content_id.strip("<> ")[:255],
     )
     attachment.file.name = path
-    attachment.save()
+    row_insert(attachment)
     return attachment
 
 
@@ -307,7 +308,7 @@ def _entry_add(
     `index_saved=False` the document is only set on `ticket`: the caller saves it."""
     if body_format not in BodyFormat.values:
         raise ValidationError({"body_format": _("Unknown body format.")})
-    entry = ThreadEntry.objects.create(
+    entry = ThreadEntry(
         thread=ticket.thread,
         kind=kind,
         author=author,
@@ -321,6 +322,7 @@ def _entry_add(
         references=references,
         headers=headers or {},
     )
+    row_insert(entry)
     for upload in attachments:
         attachment_store(entry=entry, upload=upload)
     if indexed:
@@ -424,7 +426,7 @@ def _ticket_insert(ticket: Ticket, *, first: tuple[str, str] | None = None) -> N
     if reserved is not None:
         _ticket_number_set(ticket, reserved, first)
         with clash_retried():
-            ticket.save(force_insert=True)
+            row_insert(ticket)
         return
     for _attempt in range(20):
         number, is_random = ticket_number_next()
@@ -582,7 +584,7 @@ def ticket_open(*, draft: TicketDraft, by: User | None = None) -> Ticket:
     sla_clock.on_open(ticket, now=now)
     body = (draft.body or "").strip()
     _ticket_insert(ticket, first=(body, draft.body_format))
-    Thread.objects.create(ticket=ticket)
+    row_insert(Thread(ticket=ticket))
     entry = _entry_add(
         ticket=ticket,
         kind=EntryKind.MESSAGE,
@@ -755,35 +757,39 @@ def ticket_message_add(
     (`_copied_add`)."""
     attachments = list(attachments)
     body = _clean_body(body, attachments=attachments)
-    _lock(ticket)
-    _require(user, "ticket.message", ticket)
-    _require_takes_messages(ticket)
-    fields: list[str] = []
-    next_status = status_after_customer_message(ticket.status)
-    if next_status is not None:
-        fields = _status_apply(ticket=ticket, status=next_status, by=user)
-    document = ticket.search_document
-    entry = _entry_add(
-        ticket=ticket,
-        kind=EntryKind.MESSAGE,
-        author=user,
-        body=body,
-        body_format=body_format,
-        source=source,
-        attachments=attachments,
-        message_id=message_id,
-        in_reply_to=in_reply_to,
-        references=references,
-        headers=headers,
-        index_saved=False,
-    )
-    if ticket.search_document != document:
-        fields.append("search_document")
-    ticket.last_message_at = entry.created_at
-    ticket.is_answered = False
-    ticket.save(update_fields=[*fields, "last_message_at", "is_answered", "updated_at"])
-    event_record(ticket=ticket, action=EventAction.MESSAGE, actor=user, data={"entry": entry.pk})
-    _copied_add(ticket=ticket, by=user, emails=copied)
+    # Statements about this ticket only: they need not wait for a run's new tickets.
+    with rows_apart(ticket):
+        _lock(ticket)
+        _require(user, "ticket.message", ticket)
+        _require_takes_messages(ticket)
+        fields: list[str] = []
+        next_status = status_after_customer_message(ticket.status)
+        if next_status is not None:
+            fields = _status_apply(ticket=ticket, status=next_status, by=user)
+        document = ticket.search_document
+        entry = _entry_add(
+            ticket=ticket,
+            kind=EntryKind.MESSAGE,
+            author=user,
+            body=body,
+            body_format=body_format,
+            source=source,
+            attachments=attachments,
+            message_id=message_id,
+            in_reply_to=in_reply_to,
+            references=references,
+            headers=headers,
+            index_saved=False,
+        )
+        if ticket.search_document != document:
+            fields.append("search_document")
+        ticket.last_message_at = entry.created_at
+        ticket.is_answered = False
+        ticket.save(update_fields=[*fields, "last_message_at", "is_answered", "updated_at"])
+        event_record(
+            ticket=ticket, action=EventAction.MESSAGE, actor=user, data={"entry": entry.pk}
+        )
+        _copied_add(ticket=ticket, by=user, emails=copied)
     return entry
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
@@ -424,6 +425,70 @@ def test_a_run_of_mail_is_written_in_one_transaction(mailbox, django_assert_max_
     assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["First", "Second"]
 
 
+def _statements(queries, start: str) -> int:
+    return sum(query["sql"].startswith(start) for query in queries)
+
+
+def test_a_run_writes_its_rows_together_and_threads_into_its_own_tickets(mailbox):
+    earlier = deliver(mail(subject="Anvil late"), mailbox)
+    opening = mail(subject="Rocket skates broken", message_id="<skates@acme.example>")
+    received = received_run(
+        opening,
+        mail(
+            subject="Re: Anvil late",
+            body="Still waiting.",
+            In_Reply_To=earlier.message_id,
+            References=earlier.message_id,
+        ),
+        mail(sender="Nina <new@acme.example>", subject="Jet pack"),
+        mail(
+            subject="Re: Rocket skates broken",
+            body="And now they go right.",
+            In_Reply_To="<skates@acme.example>",
+            References="<skates@acme.example>",
+        ),
+        mailbox=mailbox,
+    )
+    with services.inbound_run(received), CaptureQueriesContext(connection) as captured:
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert [m.outcome for m in messages] == ["created", "message", "created", "message"]
+    skates = messages[0].ticket
+    assert messages[1].ticket == earlier.ticket
+    assert messages[3].ticket == skates  # a reply to a ticket the run itself opened
+    assert [e.body for e in skates.thread.entries.order_by("pk")] == [
+        "They go left.",
+        "And now they go right.",
+    ]
+    assert earlier.ticket.thread.entries.count() == 2
+    queries = captured.captured_queries
+    if connection.vendor == "postgresql":
+        # The two new tickets are written together, before the reply that looks one up;
+        # the reply to the earlier ticket does not wait for them. The outcomes: one update.
+        assert _statements(queries, 'INSERT INTO "tickets_ticket"') == 1
+        assert _statements(queries, 'INSERT INTO "tickets_threadentry"') == 2
+        assert _statements(queries, 'UPDATE "mailgate_inboundmessage"') == 1
+    for message in messages:
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (InboundStatus.PROCESSED, 1)
+
+
+def test_a_run_with_a_mail_processed_meanwhile_leaves_that_one_alone(mailbox, caplog):
+    caplog.set_level(logging.INFO, logger="mailgate")
+    received = received_run(mail(subject="Mine"), mail(subject="Theirs"), mailbox=mailbox)
+    theirs = received[1][0]
+    with services.inbound_run(received):
+        # Another worker records an outcome for the second mail while the run works.
+        InboundMessage.objects.filter(pk=theirs.pk).update(
+            status=InboundStatus.PROCESSED, outcome="created", attempts=1
+        )
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert "processed again one by one" in caplog.text
+    assert [(m.outcome, m.attempts) for m in messages] == [("created", 1), ("created", 1)]
+    assert list(Ticket.objects.values_list("subject", flat=True)) == ["Mine"]
+
+
 def test_a_run_with_a_mail_that_breaks_is_processed_again_one_by_one(mailbox, monkeypatch, caplog):
     caplog.set_level(logging.INFO, logger="mailgate")
     real_open = ticket_services.ticket_open
@@ -479,7 +544,8 @@ def test_a_run_that_meets_a_clash_makes_each_ticket_once(mailbox, caplog):
             Ticket.objects.filter(pk=open_ticket(subject="Taken").pk).update(number=number)
         messages = services.inbound_process_many([message for message, _raw in received])
 
-    assert "processed again one by one after Retry" in caplog.text
+    # The clash (Retry; an IntegrityError where the tickets are written at the run's end).
+    assert "processed again one by one after" in caplog.text
     assert [(m.outcome, m.attempts) for m in messages] == [("created", 1)] * 3
     for message in messages:
         assert message.ticket.thread.entries.count() == 1
