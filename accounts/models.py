@@ -15,6 +15,7 @@ from django.db.models.functions import Lower
 from django.utils.timezone import now
 from django.utils.translation import gettext_lazy as _
 
+from helpdesk.lib.bulk import row_insert
 from helpdesk.lib.models import TimeStampedModel
 
 
@@ -38,8 +39,9 @@ class UserManager(BaseUserManager["User"]):
             user.set_password(password)
         else:
             user.set_unusable_password()
-        user.save(using=self._db)
-        UserEmail.objects.using(self._db).create(user=user, email=user.email, is_primary=True)
+        # Inside a run of mail: written with the run's other new rows (`inserts_deferred`).
+        row_insert(user)
+        row_insert(UserEmail(user=user, email=user.email, is_primary=True))
         return user
 
     def create_user(self, email: str, password: str | None = None, **fields: object) -> "User":

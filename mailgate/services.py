@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import permissions
-from accounts.models import User
+from accounts.models import User, UserEmail
 from accounts.services import user_get_or_create_by_email, users_looked_up
 from helpdesk.config import config
 from helpdesk.lib import files
@@ -259,13 +259,14 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     """`inbound_process` for a run of stored messages (inside `inbound_run`), in order, in
     one transaction: one commit for the run, not one per message.
 
-    Nothing in the run takes a savepoint for its own sake. Its new tickets, threads, entries
-    and attachments are written together (`inserts_deferred`: at its end, or when a mail
-    looks such rows up), as are its audit events (`events_deferred`), and its outcomes are
-    recorded in one statement (`_finish_many`). If any message's work raises (a
-    clash, a refusal by the ticket services, another processing of it first, an error), the
-    whole run rolls back and each message is processed again on its own (`inbound_process`),
-    so one mail's trouble costs the others only the time. What comes back is the messages as
+    Nothing in the run takes a savepoint for its own sake. Its new customers, tickets,
+    threads, entries, attachments and collaborators are written together
+    (`inserts_deferred`: at its end, or when a mail looks such rows up), as are its audit
+    events (`events_deferred`), and its outcomes are recorded in one statement
+    (`_finish_many`). If any message's work raises (a clash, a refusal by the ticket
+    services, another processing of it first, an error), the whole run rolls back and each
+    message is processed again on its own (`inbound_process`), so one mail's trouble costs
+    the others only the time. What comes back is the messages as
     recorded; one whose processing raised comes back FAILED (logged and recorded as
     `inbound_process` does).
 
@@ -305,7 +306,7 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
 
 
 # The rows a run's ticket work writes together at its end, in this order (`inserts_deferred`).
-_RUN_DEFERRED = (Ticket, Thread, ThreadEntry, Attachment)
+_RUN_DEFERRED = (User, UserEmail, Ticket, Thread, ThreadEntry, Attachment, Collaborator)
 
 # What a stored message may be when it is processed (again).
 _UNFINISHED = (InboundStatus.RECEIVED, InboundStatus.FAILED)

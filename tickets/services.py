@@ -1314,7 +1314,8 @@ def ticket_locks_expired_clear(*, now: datetime | None = None) -> int:
 def _collaborator_insert(*, ticket: Ticket, user: User, by: User) -> Collaborator:
     """Add `user`, not yet a collaborator, to `ticket`, which the caller has locked (or has
     just created): no one else adds them meanwhile."""
-    collaborator = Collaborator.objects.create(ticket=ticket, user=user, added_by=by)
+    collaborator = Collaborator(ticket=ticket, user=user, added_by=by)
+    row_insert(collaborator)
     event_record(
         ticket=ticket,
         action=EventAction.COLLAB_ADDED,

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connections, models, router, transaction
-
-from . import querycache
+from django.db.models.signals import post_save
 
 
 def rows_update(
@@ -107,8 +106,8 @@ def inserts_deferred(
     savepoint (rows written later belong to it). `rows_apart()` spares that for the
     statements about rows written before. The foreign keys that point at a row held back
     are checked at commit (PostgreSQL's are deferred), so this is only done there; on the
-    other databases `row_insert` writes at once. No signals are sent for the rows (as
-    `bulk_create` sends none): the query cache is told of them as their saves would have."""
+    other databases `row_insert` writes at once. Each row's `post_save` is sent when it is
+    written (there is no `pre_save`)."""
     connection = transaction.get_connection()
     assert connection.in_atomic_block, "inside the caller's transaction"
     if connection.vendor != "postgresql" or _deferred.get() is not None:
@@ -213,6 +212,10 @@ def _flush(state: _Deferred) -> None:
             state.rows[model] = []
             if rows:
                 model._default_manager.bulk_create(rows)
-                querycache.rows_created(model, rows)
+                using = rows[0]._state.db
+                for instance in rows:  # as save() would have, now that the row is written
+                    post_save.send(
+                        sender=model, instance=instance, created=True, raw=False, using=using
+                    )
     finally:
         state.flushing = False

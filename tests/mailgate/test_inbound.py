@@ -473,6 +473,26 @@ def test_a_run_writes_its_rows_together_and_threads_into_its_own_tickets(mailbox
         assert (message.status, message.attempts) == (InboundStatus.PROCESSED, 1)
 
 
+def test_a_run_makes_each_new_customer_once(mailbox):
+    received = received_run(
+        mail(sender="Nina <new@acme.example>", subject="Jet pack", Cc="rr@acme.example"),
+        mail(sender="Nina <new@acme.example>", subject="Jet pack, again"),
+        mailbox=mailbox,
+    )
+    with services.inbound_run(received), CaptureQueriesContext(connection) as captured:
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    assert [m.outcome for m in messages] == ["created", "created"]
+    nina = User.objects.get(email="new@acme.example")
+    assert [m.ticket.user for m in messages] == [nina, nina]
+    assert nina.emails.get().email == "new@acme.example"
+    assert [c.user.email for c in messages[0].ticket.collaborators.all()] == ["rr@acme.example"]
+    if connection.vendor == "postgresql":
+        # Nina and the person she copied, written together before her second mail looks
+        # her up.
+        assert _statements(captured.captured_queries, 'INSERT INTO "accounts_user"') == 1
+
+
 def test_a_run_with_a_mail_processed_meanwhile_leaves_that_one_alone(mailbox, caplog):
     caplog.set_level(logging.INFO, logger="mailgate")
     received = received_run(mail(subject="Mine"), mail(subject="Theirs"), mailbox=mailbox)
