@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import NamedTuple
 
@@ -156,9 +156,12 @@ class _Run:
     # What the run's mails quote (`_quoted`): asked for before the run, except the run's own
     # Message-IDs (an earlier mail of the run may store one), which are asked when used.
     quoted: _Quoted
-    # The tickets those belong to, with their threads; each taken by the first mail that
-    # answers it (a second mail to the same ticket reads it again).
-    tickets: dict[int, Ticket]
+    # The tickets those belong to (their keys).
+    answered: set[int]
+    # Those tickets with their threads, read under a row lock by the run's transaction
+    # (`inbound_process_many`); each taken by the first mail that answers it (a second mail
+    # to the same ticket reads it again). Empty for a message processed on its own.
+    tickets: dict[int, Ticket] = field(default_factory=dict)
 
 
 _run: ContextVar[_Run | None] = ContextVar("inbound_run", default=None)
@@ -196,10 +199,8 @@ def inbound_run(received: list[tuple[InboundMessage, bytes]]) -> Iterator[None]:
         ordered.update(dict.fromkeys(mail.to[:20] + mail.cc[:20]))
     ours = our_addresses()
     addresses = [address for address in ordered if address not in ours][:RUN_ADDRESSES_MAX]
-    # Read unlocked: the services lock and read again what they change.
     answered = {sent.ticket_id for sent in quoted.sent.values()} | set(quoted.entries.values())
-    tickets = _with_thread.in_bulk(answered) if answered else {}
-    token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted, tickets=tickets))
+    token = _run.set(_Run(parsed=parsed, unseen=unseen, quoted=quoted, answered=answered))
     try:
         with users_looked_up(addresses), numbers_reserved(len(wanted)):
             yield
@@ -281,6 +282,7 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
                 retried_whole(),
                 inserts_deferred(_RUN_DEFERRED, expected=len(pending)),
                 ticket_services.events_deferred(),
+                _answered_locked(),
             ):
                 _finish_many([(message, _process(message)) for message in pending])
         except Exception as error:  # every message is processed again below
@@ -303,6 +305,28 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
             message.status = InboundStatus.FAILED
             done.append(message)
     return done
+
+
+@contextmanager
+def _answered_locked() -> Iterator[None]:
+    """Inside a run's transaction: the tickets its mails answer, read in one query under a
+    row lock (in the order of their keys, as every run locks them), so that the first change
+    to each need not lock and read it again (`tickets_locked_ahead`)."""
+    run = _run.get()
+    if run is None or not run.answered:
+        yield
+        return
+    # Not the threads (the nullable side of a join), where the database can tell them apart.
+    of = ("self",) if transaction.get_connection().features.has_select_for_update_of else ()
+    locked = _with_thread.select_for_update(of=of).filter(pk__in=run.answered).order_by("pk")
+    run.tickets = {ticket.pk: ticket for ticket in locked}
+    try:
+        with ticket_services.tickets_locked_ahead(run.tickets.values()):
+            yield
+    finally:
+        # What the work did to them is rolled back if it raised: mails processed again read
+        # their tickets themselves.
+        run.tickets = {}
 
 
 # The rows a run's ticket work writes together at its end, in this order (`inserts_deferred`).
@@ -432,8 +456,8 @@ def _outcome_values(message: InboundMessage, result: Outcome) -> dict[str, objec
 
 
 def _outcome_set(message: InboundMessage, values: dict[str, object]) -> None:
-    for field, value in values.items():
-        setattr(message, field, value)
+    for name, value in values.items():
+        setattr(message, name, value)
     message.attempts += 1
 
 

@@ -158,12 +158,33 @@ _TICKET_KEYS = {
 }
 
 
+# Tickets read under a row lock by the open transaction, by key (`tickets_locked_ahead`).
+_locked_ahead: ContextVar[dict[int, Ticket] | None] = ContextVar("locked_ahead", default=None)
+
+
+@contextmanager
+def tickets_locked_ahead(tickets: Iterable[Ticket]) -> Iterator[None]:
+    """Inside the caller's transaction, which has just read `tickets` under a row lock (a
+    run of mail, for the tickets its mails answer): the first change to each through that
+    very instance does not lock and read it again. Once another instance of one of them is
+    locked, that one is read again as usual (the kept instance may be behind)."""
+    token = _locked_ahead.set({ticket.pk: ticket for ticket in tickets})
+    try:
+        yield
+    finally:
+        _locked_ahead.reset(token)
+
+
 def _lock(ticket: Ticket) -> Ticket:
     """Reload `ticket` under a row lock, so two agents acting at once are serialised.
 
     The related rows read already (customer, department, thread, …) are kept where the
     reloaded row still points at them, rather than read again by the change."""
     assert transaction.get_connection().in_atomic_block, "lock inside the service's transaction"
+    ahead = _locked_ahead.get()
+    if ahead is not None and ahead.pop(ticket.pk, None) is ticket:
+        related_attach([ticket], ("status",))
+        return ticket  # locked and read by this transaction, and not changed since
     cached = dict(ticket._state.fields_cache)
     keys = {name: getattr(ticket, _TICKET_KEYS[name]) for name in cached if name in _TICKET_KEYS}
     ticket.refresh_from_db(from_queryset=Ticket.objects.select_for_update())

@@ -850,8 +850,9 @@ def test_a_run_asks_once_what_its_replies_quote(dovecot, account, make_mailbox, 
 
 
 def test_a_run_reads_the_tickets_its_replies_answer_in_one_query(dovecot, account, make_mailbox):
-    """The tickets that a run's replies quote are read together, before the run; a second
-    reply to the same ticket in the run reads it again, after the first one's change."""
+    """The tickets that a run's replies quote are read together, under a lock, by the run's
+    transaction, and the first reply to each does not read it again; a second reply to the
+    same ticket in the run reads it again, after the first one's change."""
     from django.test.utils import CaptureQueriesContext
 
     mailbox = make_mailbox(after_fetch="delete")
@@ -875,9 +876,18 @@ def test_a_run_reads_the_tickets_its_replies_answer_in_one_query(dovecot, accoun
         if sql.startswith("SELECT")
         and 'FROM "tickets_ticket" LEFT OUTER JOIN "tickets_thread"' in sql
     ]
-    # With their threads (the lock reads a ticket again, without): one for the run, and one
-    # for the second reply to the printer ticket.
+    # With their threads: one for the run, and one for the second reply to the printer
+    # ticket, whose lock reads it again (without); the first replies lock nothing more.
     assert len(reads) == 2, "\n".join(reads)
+    relocks = [
+        sql
+        for sql in statements
+        if sql.startswith('SELECT "tickets_ticket"."id"')
+        and sql.endswith("FOR UPDATE")
+        and "JOIN" not in sql
+    ]
+    if connection.vendor != "sqlite":  # which has no FOR UPDATE
+        assert len(relocks) == 1, "\n".join(relocks)
     threaded = InboundMessage.objects.filter(subject__startswith="Re:").values_list(
         "ticket__subject", flat=True
     )

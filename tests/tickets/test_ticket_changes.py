@@ -510,3 +510,33 @@ def test_deferred_events_are_not_written_when_the_block_raises(ticket, agent):
         services.event_record(ticket=ticket, action=EventAction.NOTE, actor=agent)
         raise RuntimeError("the run broke")
     assert ticket.thread.events.count() == before
+
+
+def test_a_ticket_locked_ahead_is_not_read_again_unless_another_copy_changed_it(
+    ticket, customer, django_assert_num_queries
+):
+    # A run of mail locks the tickets its mails answer in one query; the first change through
+    # that very instance reads nothing again. A change through another instance first makes
+    # the kept one stale: it is read again, and the earlier change is not overwritten.
+    from django.db import transaction
+
+    from tickets.models import Ticket
+    from tickets.related import related_attach
+
+    with transaction.atomic():
+        kept = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        related_attach([kept], ("status",))  # kept per process, read once
+        with services.tickets_locked_ahead([kept]):
+            with django_assert_num_queries(0):
+                services._lock(kept)  # the first change
+            with django_assert_num_queries(1):
+                services._lock(kept)  # a second one reads it again
+    with transaction.atomic():
+        kept = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        with services.tickets_locked_ahead([kept]):
+            other = Ticket.objects.get(pk=ticket.pk)
+            services.ticket_message_add(ticket=other, user=customer, body="Flux capacitor")
+            services.ticket_message_add(ticket=kept, user=customer, body="Gigawatts")
+    ticket.refresh_from_db()
+    assert "flux" in ticket.search_document.lower()
+    assert "gigawatts" in ticket.search_document.lower()
