@@ -130,3 +130,14 @@ def test_statements_about_an_earlier_row_do_not_wait_for_the_held_rows():
         "Acme": "Rockets",
         "Globex": "Sprockets",
     }
+
+
+def test_rows_held_back_are_written_as_they_were_given():
+    notes = "Quotes ' \" and a backslash \\ , a brace { } and a comma, NULL and ünïcödé"
+    with transaction.atomic(), inserts_deferred([Organization]):
+        row_insert(Organization(name="Acme", notes=notes, share_tickets=True))
+        row_insert(Organization(name="Globex"))
+    acme, globex = Organization.objects.order_by("name")
+    assert (acme.notes, acme.share_tickets) == (notes, True)
+    assert (globex.notes, globex.share_tickets) == ("", False)
+    assert acme.created_at is not None and acme.updated_at is not None
