@@ -22,7 +22,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -274,13 +273,12 @@ HEADER_PEEK_BYTES = 32 * 1024
 def inbound_headers_fill(messages: Iterable[InboundMessage]) -> None:
     """Give rows whose processing crashed (it rolled back before From and Subject were
     stored) the From and Subject of their raw headers, for the list page. Reads the start of
-    the raw file of those rows only; never raises."""
+    the raw bytes of those rows only; never raises."""
     for message in messages:
-        if message.subject or message.from_email or not message.raw.name:
+        if message.subject or message.from_email:
             continue
         try:
-            with default_storage.open(message.raw.name, "rb") as handle:
-                head = handle.read(HEADER_PEEK_BYTES)
+            head = message.raw_read(HEADER_PEEK_BYTES)
             headers = BytesHeaderParser(policy=email_policy.default).parsebytes(head)
             message.subject = " ".join(str(headers.get("subject", "")).split())[:255]
             message.from_email = " ".join(str(headers.get("from", "")).split())[:254]
@@ -289,13 +287,10 @@ def inbound_headers_fill(messages: Iterable[InboundMessage]) -> None:
 
 
 def inbound_raw(*, message: InboundMessage) -> bytes | None:
-    """The stored bytes of a message, or None when the file is gone from storage."""
-    if not message.raw.name:
-        return None
+    """The stored bytes of a message, or None when their file is gone from storage."""
     try:
-        with default_storage.open(message.raw.name, "rb") as handle:
-            return handle.read()
-    except (FileNotFoundError, OSError):
+        return message.raw_read()
+    except OSError:
         return None
 
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -97,7 +98,11 @@ class InboundMessage(models.Model):
     source_key = models.CharField(max_length=96, editable=False)  # unique: see Meta
     remote_id = models.CharField(_("UID"), max_length=255, blank=True)
     content_hash = models.CharField(_("SHA-256"), max_length=64)
-    raw = models.FileField(_("raw message"), max_length=255)
+    # The bytes as they arrived: in the row up to HELPDESK_MAIL_RAW_IN_ROW_MAX (a file of
+    # their own would cost a file creation per message, a request per message on S3), else
+    # in a file (`raw`). `raw_read()` reads either.
+    raw = models.FileField(_("raw message"), max_length=255, blank=True)
+    raw_data = models.BinaryField(_("raw message"), null=True, editable=False)
     size = models.PositiveBigIntegerField(_("size"))
     message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
     # The Message-ID once this mail has written into a thread (a ticket, a message, a
@@ -151,6 +156,17 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject or self.message_id or f"message {self.pk}"
+
+    def raw_read(self, limit: int = -1) -> bytes:
+        """The stored bytes (the first `limit` of them); FileNotFoundError when they were
+        kept in a file that is gone from storage."""
+        if self.raw_data is not None:
+            data = bytes(self.raw_data)
+            return data if limit < 0 else data[:limit]
+        if not self.raw.name:
+            raise FileNotFoundError(f"inbound message {self.pk} has no stored bytes")
+        with default_storage.open(self.raw.name, "rb") as handle:
+            return handle.read(limit)
 
 
 # --- Mail out -------------------------------------------------------------------------------

@@ -83,13 +83,11 @@ def inbound_receive(
 def _raw_saved(
     raw: bytes, digest: str, mailbox: Mailbox | None, channel: str, source_key: str, remote_id: str
 ) -> InboundMessage:
-    """The raw bytes saved to storage (once per content and day), and their row, not yet
-    saved. A folder per day: a new folder once a day, not for nearly every message as
-    folders by hash would be (on a disk the database also writes to, each new folder waits
-    on the file system's journal)."""
-    path = f"mail/{timezone.now():%Y/%m/%d}/{digest}.eml"
-    if not default_storage.exists(path):
-        path = default_storage.save(path, ContentFile(raw))
+    """The row of the raw bytes, not yet saved: with the bytes in it up to
+    HELPDESK_MAIL_RAW_IN_ROW_MAX, else with them saved to storage (once per content and
+    day). A folder per day: a new folder once a day, not for nearly every message as folders
+    by hash would be (on a disk the database also writes to, each new folder waits on the
+    file system's journal)."""
     message = InboundMessage(
         mailbox=mailbox,
         channel=channel,
@@ -98,6 +96,12 @@ def _raw_saved(
         content_hash=digest,
         size=len(raw),
     )
+    if len(raw) <= settings.HELPDESK_MAIL_RAW_IN_ROW_MAX:
+        message.raw_data = raw
+        return message
+    path = f"mail/{timezone.now():%Y/%m/%d}/{digest}.eml"
+    if not default_storage.exists(path):
+        path = default_storage.save(path, ContentFile(raw))
     message.raw.name = path
     return message
 
@@ -395,8 +399,7 @@ def _headline(message: InboundMessage) -> dict[str, str]:
     """Sender and subject of a message whose processing failed (the work that read them
     rolled back), so that admins can tell failed messages apart; empty where unreadable."""
     try:
-        with default_storage.open(message.raw.name, "rb") as handle:
-            parsed = parse_message(handle.read(), max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+        parsed = parse_message(message.raw_read(), max_size=settings.HELPDESK_MAIL_MAX_SIZE)
     except Exception:  # the message failed already: keep what there is
         return {}
     return {"from_email": parsed.from_email[:254], "subject": parsed.subject[:255]}
@@ -466,9 +469,7 @@ def _process(message: InboundMessage) -> Outcome:
     ahead = run.parsed.pop(message.pk, None) if run is not None else None
     try:
         if ahead is None:
-            with default_storage.open(message.raw.name, "rb") as handle:
-                raw = handle.read()
-            parsed = parse_message(raw, max_size=settings.HELPDESK_MAIL_MAX_SIZE)
+            parsed = parse_message(message.raw_read(), max_size=settings.HELPDESK_MAIL_MAX_SIZE)
         elif isinstance(ahead, ParseError):
             raise ahead
         else:

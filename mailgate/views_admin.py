@@ -7,6 +7,7 @@ Every view is for agents whose role holds `admin.email`; every change goes throu
 
 from __future__ import annotations
 
+import io
 from typing import Any
 from urllib.parse import urlencode
 
@@ -277,10 +278,14 @@ def inbound_retry(request: HttpRequest, pk: int) -> HttpResponse:
 @guard
 def inbound_raw(request: HttpRequest, pk: int) -> FileResponse:
     message = get_object_or_404(InboundMessage, pk=pk)
-    if not message.raw.name or not default_storage.exists(message.raw.name):
+    if message.raw_data is not None:
+        content = io.BytesIO(message.raw_data)
+    elif message.raw.name and default_storage.exists(message.raw.name):
+        content = default_storage.open(message.raw.name, "rb")
+    else:
         raise Http404(_("The raw message is missing from storage."))
     return FileResponse(
-        default_storage.open(message.raw.name, "rb"),
+        content,
         as_attachment=True,
         filename=f"message-{message.pk}.eml",
         content_type="message/rfc822",

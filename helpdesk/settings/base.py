@@ -383,6 +383,9 @@ HELPDESK_PORTAL_OPEN_LIMIT = env.int("PORTAL_OPEN_LIMIT", default=10)
 HELPDESK_PORTAL_EMAIL_LIMIT = env.int("PORTAL_EMAIL_LIMIT", default=10)
 # Mail in: larger messages are kept but not processed, with the reason.
 HELPDESK_MAIL_MAX_SIZE = env.int("MAIL_MAX_SIZE", default=25 * 1024 * 1024)
+# A message up to this size is kept in its database row; a larger one in a file of its own
+# in the media storage (0: every message in a file).
+HELPDESK_MAIL_RAW_IN_ROW_MAX = env.int("MAIL_RAW_IN_ROW_MAX", default=128 * 1024)
 # The ticket token in subjects ("[#123456]"); its first group is the ticket number.
 HELPDESK_MAIL_TICKET_TOKEN = env.str(
     "MAIL_TICKET_TOKEN", default=r"\[#([A-Za-z0-9][A-Za-z0-9-]{2,31})\]"

@@ -481,7 +481,11 @@ def test_bulk_retry_without_a_choice_says_so(admin_client):
     assert any("Tick the messages" in text for text in messages_of(response))
 
 
-def test_the_raw_message_downloads_as_an_eml_attachment(admin_client, mailbox):
+@pytest.mark.parametrize("in_row_max", [128 * 1024, 0], ids=["kept in its row", "in a file"])
+def test_the_raw_message_downloads_as_an_eml_attachment(
+    admin_client, mailbox, settings, in_row_max
+):
+    settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = in_row_max
     raw = mail(subject="Raw")
     message, _new = services.inbound_receive(raw=raw, mailbox=mailbox, channel="imap")
     response = admin_client.get(reverse("mail_admin:inbound_raw", args=[message.pk]))

@@ -224,7 +224,8 @@ def test_an_agent_s_mail_reaching_two_mailboxes_posts_one_response(
     assert replies.count() == 1
 
 
-def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
+def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox, settings):
+    settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = 0  # every message in a file
     sales = Mailbox.objects.create(name="Sales", email="sales@helpdesk.example")
     raw = mail(Cc="sales@helpdesk.example")
     first = deliver(raw, mailbox)
@@ -234,6 +235,23 @@ def test_the_same_mail_to_two_of_our_addresses_makes_one_ticket(mailbox):
     # Stored once, in the day's folder, named by its hash.
     assert first.raw.name == second.raw.name
     assert first.raw.name == f"mail/{timezone.now():%Y/%m/%d}/{first.content_hash}.eml"
+    assert first.raw_data is None and first.raw_read() == raw
+
+
+def test_a_small_mail_is_kept_in_its_row_and_a_large_one_in_a_file(mailbox, settings):
+    from django.core.files.storage import default_storage
+
+    small, large = mail(subject="Small"), mail(subject="Large", body="Anvil. " * 2000)
+    settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = len(small)
+    kept_small, kept_large = deliver(small, mailbox), deliver(large, mailbox)
+
+    assert (kept_small.outcome, kept_large.outcome) == ("created", "created")
+    kept_small.refresh_from_db()
+    kept_large.refresh_from_db()
+    assert bytes(kept_small.raw_data) == small and not kept_small.raw.name
+    assert kept_large.raw_data is None and default_storage.exists(kept_large.raw.name)
+    assert (kept_small.raw_read(), kept_large.raw_read()) == (small, large)
+    assert kept_small.raw_read(12) == small[:12]
 
 
 def test_a_crash_midway_loses_nothing_and_the_retry_makes_one_ticket(mailbox, monkeypatch):
@@ -768,11 +786,12 @@ def test_a_rejecting_filter_keeps_only_the_raw_mail(mailbox):
     from tests.routing.factories import FilterFactory
 
     FilterFactory(name="No lottery", reject=True, rules=[("subject", "contains", "lottery")])
-    message = deliver(mail(subject="You won the LOTTERY"), mailbox)
+    raw = mail(subject="You won the LOTTERY")
+    message = deliver(raw, mailbox)
     assert (message.status, message.outcome) == (InboundStatus.IGNORED, "rejected")
     assert "No lottery" in message.error
     assert not Ticket.objects.exists()
-    assert message.raw.name
+    assert message.raw_read() == raw
     # The sender is a stranger still: no account was made for them.
     assert not User.objects.filter(email="wile@acme.example").exists()
 

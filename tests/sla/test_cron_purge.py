@@ -87,6 +87,7 @@ class TestPurge:
         assert not default_storage.exists(orphan) and default_storage.exists(kept)
 
     def test_deletes_raw_mail_no_message_references_in_either_folder_layout(self, settings):
+        settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = 0  # raw mail in files
         settings.STORAGES = {**settings.STORAGES, "default": settings.STORAGES["default"].copy()}
         kept, _new = inbound_receive(raw=b"Subject: k\r\n\r\nK", mailbox=None, channel="pipe")
         by_day = default_storage.save(f"mail/2026/01/02/{'ab' * 32}.eml", ContentFile(b"x"))
@@ -99,6 +100,7 @@ class TestPurge:
     def test_keeps_a_referenced_file_the_storage_renamed(self, settings):
         """Two saves of the same content at one moment: the storage names the second
         `<hash>_<random>`; a row referencing that hash keeps it."""
+        settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = 0  # raw mail in files
         settings.STORAGES = {**settings.STORAGES, "default": settings.STORAGES["default"].copy()}
         kept, _new = inbound_receive(raw=b"Subject: k\r\n\r\nK", mailbox=None, channel="pipe")
         renamed = default_storage.save(kept.raw.name, ContentFile(b"Subject: k\r\n\r\nK"))
@@ -116,6 +118,7 @@ class TestPurge:
 
     def test_deletes_mail_logs_past_retention_but_keeps_failures_longer(self, settings):
         settings.HELPDESK_LOG_RETENTION_DAYS = 30
+        settings.HELPDESK_MAIL_RAW_IN_ROW_MAX = 0  # raw mail in files
         old = datetime.now(UTC) - timedelta(days=40)
         processed, _new = inbound_receive(raw=b"Subject: a\r\n\r\nA", mailbox=None, channel="pipe")
         failed, _new = inbound_receive(raw=b"Subject: b\r\n\r\nB", mailbox=None, channel="pipe")
