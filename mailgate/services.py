@@ -278,7 +278,11 @@ def inbound_process_many(messages: list[InboundMessage]) -> list[InboundMessage]
     A run keeps its row locks until it commits: the tickets its mails write into, the
     department row of auto-assignment and a ticket-number sequence wait for the run (a run of
     a fetch is at most FETCH_CHUNK messages, a fraction of a second)."""
-    pending = [message for message in messages if message.status in _UNFINISHED]
+    # A fetch may hand over one stored message twice (the same bytes twice in the folder):
+    # it is processed once.
+    pending = list(
+        {message.pk: message for message in messages if message.status in _UNFINISHED}.values()
+    )
     if len(pending) > 1:
         try:
             with (

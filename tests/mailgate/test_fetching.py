@@ -649,6 +649,8 @@ def test_the_same_message_twice_in_one_run_makes_one_ticket(dovecot, account, ma
     assert counts(result) == (2, 1, 2, 0)
     assert subjects() == ["Sent twice by a broken client"]
     assert InboundMessage.objects.count() == 1
+    # Processed once: it opened the ticket, rather than being a duplicate of itself.
+    assert InboundMessage.objects.get().outcome == "created"
     assert on_server(dovecot, account) == {}
 
 
