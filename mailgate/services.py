@@ -337,7 +337,7 @@ def _answered_locked() -> Iterator[None]:
         run.tickets = {}
 
 
-# The rows a run's ticket work writes together at its end, in this order (`inserts_deferred`).
+# The rows a run's ticket work writes together, in this order (`inserts_deferred`).
 _RUN_DEFERRED = (User, UserEmail, Ticket, Thread, ThreadEntry, Attachment, Collaborator)
 
 # What a stored message may be when it is processed (again).
@@ -428,9 +428,10 @@ def _finish(message: InboundMessage, result: Outcome) -> None:
 
 
 def _finish_many(results: list[tuple[InboundMessage, Outcome]]) -> None:
-    """`_finish` for a run's messages, in one statement where the database allows it. Any
-    message processed meanwhile, and any Message-ID another copy wrote first, raise as
-    `_finish` does (for the run, which is then processed again one message at a time)."""
+    """`_finish` for a run's messages, in one statement where the database allows it. A
+    message processed meanwhile raises _ProcessedMeanwhile, a Message-ID another copy wrote
+    first the IntegrityError: either way the run is processed again one message at a time,
+    where `_finish` tells the cases apart."""
     changes = {message.pk: _outcome_values(message, result) for message, result in results}
     claimed = rows_update(
         InboundMessage, changes, where_in=("status", _UNFINISHED), increment="attempts"

@@ -148,7 +148,7 @@ def row_insert(instance: models.Model) -> None:
     """Write a new row, or hold it back inside `inserts_deferred` (its key is set now)."""
     state = _deferred.get()
     model = type(instance)
-    if state is None or model not in state.rows:
+    if state is None or model not in state.rows or instance.pk is not None:
         instance.save(force_insert=True)
         return
     if not state.free[model]:
@@ -172,9 +172,9 @@ def row_insert(instance: models.Model) -> None:
 
 @contextmanager
 def rows_apart(instance: models.Model) -> Iterator[None]:
-    """The statements in the block concern `instance` (and rows that refer to it) only,
-    which was written before `inserts_deferred` held anything back: they need not wait for
-    the held rows to be written."""
+    """The statements in the block that name `instance`'s table concern `instance` only,
+    a row written before `inserts_deferred` held anything back: they need not wait for the
+    held rows of that table to be written (statements naming another held table still do)."""
     state = _deferred.get()
     model = type(instance)
     if state is None or model not in state.rows or instance.pk in state.keys[model]:
