@@ -511,6 +511,27 @@ def test_a_run_makes_each_new_customer_once(mailbox):
         assert _statements(captured.captured_queries, 'INSERT INTO "accounts_user"') == 1
 
 
+def test_a_run_whose_mail_another_copy_wrote_meanwhile_records_it_as_a_duplicate(mailbox, caplog):
+    caplog.set_level(logging.INFO, logger="mailgate")
+    received = received_run(
+        mail(subject="Anvil", message_id="<anvil@acme.example>"),
+        mail(subject="Jet pack"),
+        mailbox=mailbox,
+    )
+    with services.inbound_run(received):
+        # The same mail, piped in another form, is processed while the run works: the run
+        # asked for its Message-ID before, and meets it only when recording its outcomes.
+        copy = deliver(mail(subject="Anvil", body="Piped.", message_id="<anvil@acme.example>"))
+        messages = services.inbound_process_many([message for message, _raw in received])
+
+    # Met when its outcome is recorded: the run goes again one message at a time.
+    assert "processed again one by one" in caplog.text
+    assert [m.outcome for m in messages] == ["duplicate", "created"]
+    assert messages[0].ticket == copy.ticket
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["Anvil", "Jet pack"]
+    assert copy.ticket.thread.entries.count() == 1
+
+
 def test_a_run_with_a_mail_processed_meanwhile_leaves_that_one_alone(mailbox, caplog):
     caplog.set_level(logging.INFO, logger="mailgate")
     received = received_run(mail(subject="Mine"), mail(subject="Theirs"), mailbox=mailbox)
