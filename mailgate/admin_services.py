@@ -273,10 +273,15 @@ HEADER_PEEK_BYTES = 32 * 1024
 def inbound_headers_fill(messages: Iterable[InboundMessage]) -> None:
     """Give rows whose processing crashed (it rolled back before From and Subject were
     stored) the From and Subject of their raw headers, for the list page. Reads the start of
-    the raw bytes of those rows only; never raises."""
-    for message in messages:
-        if message.subject or message.from_email:
-            continue
+    the raw bytes of those rows only, those kept in their rows in one query; never raises."""
+    bare = [message for message in messages if not (message.subject or message.from_email)]
+    deferred = [message.pk for message in bare if "raw_data" in message.get_deferred_fields()]
+    if deferred:
+        kept = dict(InboundMessage.objects.filter(pk__in=deferred).values_list("pk", "raw_data"))
+        for message in bare:
+            if message.pk in kept:
+                message.raw_data = kept[message.pk]
+    for message in bare:
         try:
             head = message.raw_read(HEADER_PEEK_BYTES)
             headers = BytesHeaderParser(policy=email_policy.default).parsebytes(head)

@@ -383,6 +383,30 @@ def test_the_list_takes_a_fixed_number_of_queries(
     assert response.content.decode().count("/scp/tickets/") >= 22
 
 
+def test_the_list_reads_the_headers_of_unprocessed_mail_in_a_fixed_number_of_queries(
+    admin_client, mailbox, django_assert_max_num_queries
+):
+    # Stored but never processed (a crash between storing and processing): the row has no
+    # From or Subject yet, and the list reads them from the stored bytes.
+    def add(count: int) -> None:
+        for _ in range(count):
+            services.inbound_receive(
+                raw=mail(subject=f"Unprocessed {InboundMessage.objects.count()}"),
+                mailbox=mailbox,
+                channel="imap",
+            )
+
+    add(2)
+    url = reverse("mail_admin:inbound_list")
+    admin_client.get(url)  # warm the per-process caches
+    with django_assert_max_num_queries(12) as few:
+        admin_client.get(url)
+    add(20)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        page = admin_client.get(url).content.decode()
+    assert all(f"Unprocessed {n}" in page for n in range(22))
+
+
 def test_subjects_and_senders_are_escaped_in_the_list(admin_client, mailbox, monkeypatch):
     failed_message(mailbox, monkeypatch, subject="<script>alert(1)</script>")
     page = admin_client.get(reverse("mail_admin:inbound_list")).content.decode()
