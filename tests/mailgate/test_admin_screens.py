@@ -360,9 +360,12 @@ def test_the_list_filters_by_status_and_mailbox(admin_client, mailbox, monkeypat
     assert f'name="ids" value="{ok.pk}"' not in page
 
 
+@pytest.mark.parametrize("processed", [True, False], ids=["processed", "never processed"])
 def test_the_list_takes_a_fixed_number_of_queries(
-    admin_client, mailbox, django_assert_max_num_queries
+    admin_client, mailbox, django_assert_max_num_queries, processed
 ):
+    # A message stored but never processed (a crash between storing and processing) has no
+    # From or Subject in its row yet: the list reads them from the stored bytes.
     def add(count: int) -> None:
         for _ in range(count):
             message, _new = services.inbound_receive(
@@ -370,31 +373,8 @@ def test_the_list_takes_a_fixed_number_of_queries(
                 mailbox=mailbox,
                 channel="imap",
             )
-            services.inbound_process(message=message)
-
-    add(2)
-    url = reverse("mail_admin:inbound_list")
-    admin_client.get(url)  # warm the per-process caches
-    with django_assert_max_num_queries(12) as few:
-        admin_client.get(url)
-    add(20)
-    with django_assert_max_num_queries(len(few.captured_queries)):
-        response = admin_client.get(url)
-    assert response.content.decode().count("/scp/tickets/") >= 22
-
-
-def test_the_list_reads_the_headers_of_unprocessed_mail_in_a_fixed_number_of_queries(
-    admin_client, mailbox, django_assert_max_num_queries
-):
-    # Stored but never processed (a crash between storing and processing): the row has no
-    # From or Subject yet, and the list reads them from the stored bytes.
-    def add(count: int) -> None:
-        for _ in range(count):
-            services.inbound_receive(
-                raw=mail(subject=f"Unprocessed {InboundMessage.objects.count()}"),
-                mailbox=mailbox,
-                channel="imap",
-            )
+            if processed:
+                services.inbound_process(message=message)
 
     add(2)
     url = reverse("mail_admin:inbound_list")
@@ -404,7 +384,9 @@ def test_the_list_reads_the_headers_of_unprocessed_mail_in_a_fixed_number_of_que
     add(20)
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = admin_client.get(url).content.decode()
-    assert all(f"Unprocessed {n}" in page for n in range(22))
+    assert all(f"Mail {n}<" in page for n in range(22))
+    if processed:
+        assert page.count("/scp/tickets/") >= 22
 
 
 def test_subjects_and_senders_are_escaped_in_the_list(admin_client, mailbox, monkeypatch):
